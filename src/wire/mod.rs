@@ -1,0 +1,9 @@
+//! Bytes to typed messages and back. No state, no I/O, no clock, no randomness.
+
+pub mod bencode;
+pub mod compact;
+pub mod id;
+pub mod krpc;
+
+pub use compact::NodeContact;
+pub use id::{Id, InfoHash, NodeId};
