@@ -1,2 +1,4 @@
 //! trackerless: find BitTorrent peers and download torrents with no tracker.
+pub mod dht;
+pub mod time;
 pub mod wire;

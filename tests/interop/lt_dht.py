@@ -20,7 +20,7 @@ stdin commands, stdout events (one JSON object per line, flushed); stderr is a l
 
 Seeded and searched torrents get force_dht_announce() every second; a find also runs
 session.dht_get_peers() every second. Peer sources: dht_get_peers_reply_alert (DHT values),
-peer_connect_alert / peer_disconnected_alert / peer_error_alert (libtorrent dialled it).
+outgoing peer_connect_alert (libtorrent dialled it; incoming connections are ignored).
 The finding session's own address is never reported.
 """
 import argparse, json, os, shutil, sys, tempfile, threading, time, warnings
@@ -33,7 +33,7 @@ MASK = (C.error_notification | C.status_notification | C.dht_notification | C.co
         | C.tracker_notification | C.ip_block_notification)
 out_lock, state_lock = threading.Lock(), threading.Lock()
 announce = []      # (session, handle, info-hash to dht_get_peers or None), redone every second
-finds = {}         # v1 hex info-hash -> set of peers already reported
+finds = {}         # (session index, v1 hex info-hash) -> set of peers already reported
 
 
 def emit(obj):
@@ -69,24 +69,24 @@ def ep_str(ep):
     return "%s:%d" % (ep[0], ep[1])
 
 
-def report(ih, peer, source):
+def report(i, ih, peer, source):
     with state_lock:
-        seen = finds.get(ih)
+        seen = finds.get((i, ih))
         if seen is None or peer in seen:
             return
         seen.add(peer)
     emit({"event": "peer", "info_hash": ih, "peer": peer, "source": source})
 
 
-def handle_alert(a):
+def handle_alert(i, a):
     name = type(a).__name__
     if name == "dht_get_peers_reply_alert":
         ih = str(a.info_hash)
         for ep in a.peers():
-            report(ih, ep_str(ep), name)
-    elif name in ("peer_connect_alert", "peer_disconnected_alert", "peer_error_alert"):
+            report(i, ih, ep_str(ep), name)
+    elif name == "peer_connect_alert" and "incoming" not in a.message():  # we dialled it
         try:
-            report(str(a.handle.info_hashes().v1), ep_str(a.endpoint), name)
+            report(i, str(a.handle.info_hashes().v1), ep_str(a.endpoint), name)
         except Exception:
             pass
     if isinstance(a, (lt.listen_failed_alert, lt.torrent_error_alert)):
@@ -96,9 +96,9 @@ def handle_alert(a):
 def pump(sessions, stop, cleanup):
     last, ppid = 0.0, os.getppid()
     while not stop.is_set():
-        for ses in sessions:
+        for i, ses in enumerate(sessions):
             for a in ses.pop_alerts():
-                handle_alert(a)
+                handle_alert(i, a)
         now = time.time()
         if now - last >= 1.0:
             last = now
@@ -113,7 +113,7 @@ def pump(sessions, stop, cleanup):
                 log("parent died")
                 cleanup()
                 os._exit(0)
-        time.sleep(0.05)
+        time.sleep(0.02)
 
 
 def wait_listening(sessions, ips, timeout=10.0):
@@ -165,10 +165,12 @@ def cmd_find(sessions, ips, ports, workdir, i, ih):
         raise ValueError("info_hash must be 40 hex digits")
     atp = lt.parse_magnet_uri("magnet:?xt=urn:btih:" + ih)
     atp.save_path = os.path.join(workdir, "find-%d-%s" % (i, ih))
-    with state_lock:  # never report the finder itself (it announces too)
-        finds.setdefault(ih, set()).add("%s:%d" % (ips[i], ports[i]))
-    h = sessions[i].add_torrent(atp)
     sha1 = lt.sha1_hash(bytes.fromhex(ih))
+    if sessions[i].find_torrent(sha1).is_valid():
+        raise ValueError("session %d already has torrent %s" % (i, ih))
+    with state_lock:  # never report the finder itself (it announces too)
+        finds.setdefault((i, ih), set()).add("%s:%d" % (ips[i], ports[i]))
+    h = sessions[i].add_torrent(atp)
     with state_lock:
         announce.append((sessions[i], h, sha1))
     h.force_dht_announce()

@@ -1,0 +1,580 @@
+//! One iterative lookup (BEP 5 / Kademlia): find the k nodes closest to a
+//! target, and for get_peers collect peers and write tokens on the way.
+//!
+//! The lookup is a pure state machine driven by its owner: [`Lookup::poll_query`]
+//! says whom to query next, [`Lookup::on_response`] and [`Lookup::on_failure`]
+//! feed answers back. Rules it enforces:
+//! - at most `parallelism` queries are "fast" (in flight and younger than the
+//!   soft timeout); a query past the soft timeout turns "slow", which frees its
+//!   slot for the next candidate while a late answer is still used;
+//! - no address is ever queried twice;
+//! - it is done when the k closest candidates that have not failed (slow ones
+//!   aside) have all answered.
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use crate::time::Timestamp;
+use crate::wire::{Id, NodeContact};
+
+/// What a lookup asks each node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LookupKind {
+    /// `find_node`: only nodes.
+    FindNode,
+    /// `get_peers`: peers, nodes and write tokens.
+    GetPeers,
+}
+
+/// The knobs one lookup runs with (copied from [`Config`](super::Config)).
+#[derive(Debug, Clone, Copy)]
+pub struct LookupParams {
+    /// k: how many closest nodes must answer.
+    pub bucket_size: usize,
+    /// alpha: fast queries in flight.
+    pub parallelism: usize,
+    /// When a query turns slow.
+    pub soft_timeout: Duration,
+    /// Candidates remembered.
+    pub candidates_max: usize,
+    /// Peers reported.
+    pub peers_max: usize,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CandidateState {
+    Fresh,
+    InFlight { sent_at: Timestamp },
+    Slow,
+    Responded,
+    Failed,
+}
+
+#[derive(Debug, Clone)]
+struct Candidate {
+    contact: NodeContact,
+    distance: Id,
+    state: CandidateState,
+    token: Option<Vec<u8>>,
+}
+
+/// A node that answered, with the write token it gave (get_peers only).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Responder {
+    /// Its ID and address.
+    pub contact: NodeContact,
+    /// Its write token, needed to announce to it.
+    pub token: Option<Vec<u8>>,
+}
+
+/// The state of one lookup.
+#[derive(Debug, Clone)]
+pub struct Lookup {
+    target: Id,
+    kind: LookupKind,
+    params: LookupParams,
+    own_id: Id,
+    started_at: Timestamp,
+    candidates: Vec<Candidate>,
+    seeds_pending: Vec<SocketAddr>,
+    seeds_in_flight: HashMap<SocketAddr, Timestamp>,
+    queried: HashSet<SocketAddr>,
+    peers: HashSet<SocketAddr>,
+    responses: usize,
+    failures: usize,
+    first_peer_at: Option<Timestamp>,
+    done: bool,
+}
+
+impl Lookup {
+    /// Starts a lookup from known nodes (sorted here) and from `seeds`,
+    /// addresses whose IDs we do not know yet (bootstrap routers).
+    pub fn new(
+        now: Timestamp,
+        own_id: Id,
+        target: Id,
+        kind: LookupKind,
+        params: LookupParams,
+        known: impl IntoIterator<Item = NodeContact>,
+        seeds: impl IntoIterator<Item = SocketAddr>,
+    ) -> Lookup {
+        let mut lookup = Lookup {
+            target,
+            kind,
+            params,
+            own_id,
+            started_at: now,
+            candidates: Vec::new(),
+            seeds_pending: Vec::new(),
+            seeds_in_flight: HashMap::new(),
+            queried: HashSet::new(),
+            peers: HashSet::new(),
+            responses: 0,
+            failures: 0,
+            first_peer_at: None,
+            done: false,
+        };
+        for contact in known {
+            lookup.add_candidate(contact);
+        }
+        for seed in seeds {
+            if !lookup.candidates.iter().any(|c| c.contact.addr == seed)
+                && !lookup.seeds_pending.contains(&seed)
+            {
+                lookup.seeds_pending.push(seed);
+            }
+        }
+        lookup.seeds_pending.reverse();
+        lookup.update_done();
+        lookup
+    }
+
+    /// The next address to query now, if any. Call until it returns `None`.
+    pub fn poll_query(&mut self, now: Timestamp) -> Option<SocketAddr> {
+        if self.done {
+            return None;
+        }
+        self.mark_slow(now);
+        if let Some(seed) = self.seeds_pending.pop() {
+            self.queried.insert(seed);
+            self.seeds_in_flight.insert(seed, now);
+            return Some(seed);
+        }
+        if self.fast_in_flight() >= self.params.parallelism {
+            return None;
+        }
+        let k = self.params.bucket_size;
+        let next = self
+            .candidates
+            .iter_mut()
+            .filter(|c| !matches!(c.state, CandidateState::Failed | CandidateState::Slow))
+            .take(k)
+            .find(|c| c.state == CandidateState::Fresh)?;
+        next.state = CandidateState::InFlight { sent_at: now };
+        let addr = next.contact.addr;
+        self.queried.insert(addr);
+        Some(addr)
+    }
+
+    /// Feeds an answer from `from`. Returns the peers not reported before.
+    pub fn on_response(
+        &mut self,
+        now: Timestamp,
+        from: SocketAddr,
+        id: Id,
+        nodes: &[NodeContact],
+        values: &[SocketAddr],
+        token: Option<Vec<u8>>,
+    ) -> Vec<SocketAddr> {
+        self.responses += 1;
+        let from_seed = self.seeds_in_flight.remove(&from).is_some();
+        match self.candidates.iter().position(|c| c.contact.addr == from) {
+            Some(index) => {
+                let candidate = &mut self.candidates[index];
+                candidate.state = CandidateState::Responded;
+                candidate.token = token;
+                if candidate.contact.id != id {
+                    // The node answered under another ID: believe the answer.
+                    candidate.contact.id = id;
+                    candidate.distance = id.distance(&self.target);
+                    self.candidates.sort_by_key(|c| c.distance);
+                }
+            }
+            None if from_seed || id != self.own_id => {
+                let contact = NodeContact { id, addr: from };
+                if self.add_candidate(contact) {
+                    if let Some(c) = self.candidates.iter_mut().find(|c| c.contact.addr == from) {
+                        c.state = CandidateState::Responded;
+                        c.token = token;
+                    }
+                }
+            }
+            None => {}
+        }
+        for node in nodes {
+            self.add_candidate(*node);
+        }
+        let mut new_peers = Vec::new();
+        for peer in values {
+            if self.peers.len() >= self.params.peers_max {
+                break;
+            }
+            if self.peers.insert(*peer) {
+                new_peers.push(*peer);
+            }
+        }
+        if !new_peers.is_empty() && self.first_peer_at.is_none() {
+            self.first_peer_at = Some(now);
+        }
+        self.update_done();
+        new_peers
+    }
+
+    /// Records that `from` did not answer (hard timeout) or answered with an error.
+    pub fn on_failure(&mut self, from: SocketAddr) {
+        self.failures += 1;
+        self.seeds_in_flight.remove(&from);
+        if let Some(c) = self.candidates.iter_mut().find(|c| c.contact.addr == from) {
+            c.state = CandidateState::Failed;
+        }
+        self.update_done();
+    }
+
+    /// Whether the k closest have answered (or nobody is left to ask).
+    pub fn is_done(&self) -> bool {
+        self.done
+    }
+
+    /// When the oldest fast query turns slow: the lookup's next wake-up.
+    pub fn next_deadline(&self) -> Option<Timestamp> {
+        if self.done {
+            return None;
+        }
+        self.candidates
+            .iter()
+            .filter_map(|c| match c.state {
+                CandidateState::InFlight { sent_at } => Some(sent_at + self.params.soft_timeout),
+                _ => None,
+            })
+            .min()
+    }
+
+    /// Turns queries past the soft timeout slow, and finishes the lookup if
+    /// that leaves nothing to wait for.
+    pub fn on_tick(&mut self, now: Timestamp) {
+        self.mark_slow(now);
+        self.update_done();
+    }
+
+    /// The closest nodes that answered, closest first, at most k.
+    pub fn closest_responders(&self) -> Vec<Responder> {
+        self.candidates
+            .iter()
+            .filter(|c| c.state == CandidateState::Responded)
+            .take(self.params.bucket_size)
+            .map(|c| Responder {
+                contact: c.contact,
+                token: c.token.clone(),
+            })
+            .collect()
+    }
+
+    /// The lookup's target.
+    pub fn target(&self) -> Id {
+        self.target
+    }
+
+    /// What the lookup asks.
+    pub fn kind(&self) -> LookupKind {
+        self.kind
+    }
+
+    /// When the lookup started.
+    pub fn started_at(&self) -> Timestamp {
+        self.started_at
+    }
+
+    /// When the first peer arrived, if one did.
+    pub fn first_peer_at(&self) -> Option<Timestamp> {
+        self.first_peer_at
+    }
+
+    /// Distinct addresses queried so far.
+    pub fn queried_count(&self) -> usize {
+        self.queried.len()
+    }
+
+    /// Answers received.
+    pub fn response_count(&self) -> usize {
+        self.responses
+    }
+
+    /// Queries that timed out or were refused.
+    pub fn failure_count(&self) -> usize {
+        self.failures
+    }
+
+    /// Distinct peers reported.
+    pub fn peer_count(&self) -> usize {
+        self.peers.len()
+    }
+
+    /// Queries in flight that still count against the parallelism limit.
+    pub fn fast_in_flight(&self) -> usize {
+        self.candidates
+            .iter()
+            .filter(|c| matches!(c.state, CandidateState::InFlight { .. }))
+            .count()
+    }
+
+    fn mark_slow(&mut self, now: Timestamp) {
+        let soft = self.params.soft_timeout;
+        for c in &mut self.candidates {
+            if let CandidateState::InFlight { sent_at } = c.state {
+                if now.saturating_since(sent_at) >= soft {
+                    c.state = CandidateState::Slow;
+                }
+            }
+        }
+    }
+
+    /// Adds a candidate unless it is us, already known by address or ID, or
+    /// already queried. Keeps the list sorted and bounded.
+    fn add_candidate(&mut self, contact: NodeContact) -> bool {
+        if contact.id == self.own_id
+            || self.queried.contains(&contact.addr)
+            || self
+                .candidates
+                .iter()
+                .any(|c| c.contact.addr == contact.addr || c.contact.id == contact.id)
+        {
+            return false;
+        }
+        let distance = contact.id.distance(&self.target);
+        let index = self.candidates.partition_point(|c| c.distance < distance);
+        if index >= self.params.candidates_max {
+            return false;
+        }
+        self.candidates.insert(
+            index,
+            Candidate {
+                contact,
+                distance,
+                state: CandidateState::Fresh,
+                token: None,
+            },
+        );
+        self.candidates.truncate(self.params.candidates_max);
+        true
+    }
+
+    fn update_done(&mut self) {
+        if self.done {
+            return;
+        }
+        let k = self.params.bucket_size;
+        let window: Vec<CandidateState> = self
+            .candidates
+            .iter()
+            .filter(|c| !matches!(c.state, CandidateState::Failed | CandidateState::Slow))
+            .take(k)
+            .map(|c| c.state)
+            .collect();
+        let all_answered = window.iter().all(|s| *s == CandidateState::Responded);
+        let waiting_elsewhere = !self.seeds_pending.is_empty()
+            || !self.seeds_in_flight.is_empty()
+            || self
+                .candidates
+                .iter()
+                .any(|c| c.state == CandidateState::Slow);
+        self.done = all_answered && (window.len() == k || !waiting_elsewhere);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    fn params() -> LookupParams {
+        LookupParams {
+            bucket_size: 8,
+            parallelism: 3,
+            soft_timeout: Duration::from_millis(500),
+            candidates_max: 64,
+            peers_max: 100,
+        }
+    }
+
+    fn node(rng: &mut StdRng, i: u32) -> NodeContact {
+        NodeContact {
+            id: Id::random(rng),
+            addr: SocketAddr::from(([127, 1, (i >> 8) as u8, i as u8], 6881)),
+        }
+    }
+
+    /// A static network of `n` nodes, each with a full Kademlia table: up to
+    /// 8 nodes for every shared-prefix length.
+    struct Net {
+        nodes: Vec<NodeContact>,
+        knows: HashMap<SocketAddr, Vec<NodeContact>>,
+    }
+
+    impl Net {
+        fn new(rng: &mut StdRng, n: u32) -> Net {
+            let nodes: Vec<NodeContact> = (0..n).map(|i| node(rng, i)).collect();
+            let mut knows = HashMap::new();
+            for a in &nodes {
+                let mut per_bucket: HashMap<usize, usize> = HashMap::new();
+                let mut list = Vec::new();
+                for b in nodes.iter().filter(|b| b.addr != a.addr) {
+                    let count = per_bucket.entry(a.id.common_prefix_len(&b.id)).or_default();
+                    if *count < 8 {
+                        *count += 1;
+                        list.push(*b);
+                    }
+                }
+                knows.insert(a.addr, list);
+            }
+            Net { nodes, knows }
+        }
+
+        /// What `addr` answers to a query for `target`: its 8 closest.
+        fn answer(&self, addr: &SocketAddr, target: &Id) -> Vec<NodeContact> {
+            let mut list = self.knows[addr].clone();
+            list.sort_by_key(|b| b.id.distance(target));
+            list.truncate(8);
+            list
+        }
+
+        fn closest(&self, target: &Id, k: usize) -> Vec<NodeContact> {
+            let mut sorted = self.nodes.clone();
+            sorted.sort_by_key(|b| b.id.distance(target));
+            sorted.truncate(k);
+            sorted
+        }
+    }
+
+    #[test]
+    fn converges_on_the_true_closest_and_respects_its_rules() {
+        let mut rng = StdRng::seed_from_u64(42);
+        let net = Net::new(&mut rng, 500);
+        for round in 0..20 {
+            let target = Id::random(&mut rng);
+            let own = Id::random(&mut rng);
+            let start = vec![net.nodes[round], net.nodes[round + 100]];
+            let mut lookup = Lookup::new(
+                Timestamp::ZERO,
+                own,
+                target,
+                LookupKind::GetPeers,
+                params(),
+                start,
+                [],
+            );
+            let mut queried = HashSet::new();
+            let mut steps = 0;
+            let now = Timestamp::ZERO;
+            while !lookup.is_done() {
+                let mut batch = Vec::new();
+                while let Some(addr) = lookup.poll_query(now) {
+                    assert!(queried.insert(addr), "queried {addr} twice");
+                    batch.push(addr);
+                }
+                assert!(lookup.fast_in_flight() <= 3, "parallelism exceeded");
+                assert!(!batch.is_empty(), "stalled without being done");
+                for addr in batch {
+                    let id = net.nodes.iter().find(|n| n.addr == addr).unwrap().id;
+                    lookup.on_response(
+                        now,
+                        addr,
+                        id,
+                        &net.answer(&addr, &target),
+                        &[],
+                        Some(vec![1]),
+                    );
+                }
+                steps += 1;
+                assert!(steps < 200, "did not terminate");
+            }
+            let found: Vec<NodeContact> = lookup
+                .closest_responders()
+                .into_iter()
+                .map(|r| r.contact)
+                .collect();
+            assert_eq!(found, net.closest(&target, 8), "round {round}");
+        }
+    }
+
+    #[test]
+    fn soft_timeout_frees_a_slot_and_hard_failure_ends_waiting() {
+        let mut rng = StdRng::seed_from_u64(9);
+        let nodes: Vec<NodeContact> = (0..5).map(|i| node(&mut rng, i)).collect();
+        let mut lookup = Lookup::new(
+            Timestamp::ZERO,
+            Id::random(&mut rng),
+            Id::random(&mut rng),
+            LookupKind::FindNode,
+            LookupParams {
+                parallelism: 1,
+                ..params()
+            },
+            nodes.clone(),
+            [],
+        );
+        let t0 = Timestamp::ZERO;
+        let first = lookup.poll_query(t0).unwrap();
+        assert_eq!(lookup.poll_query(t0), None, "one query at a time");
+        assert_eq!(
+            lookup.next_deadline(),
+            Some(t0 + Duration::from_millis(500))
+        );
+        let t1 = t0 + Duration::from_millis(500);
+        let second = lookup.poll_query(t1).unwrap();
+        assert_ne!(first, second);
+        // The slow first node still answers and counts.
+        let id = nodes.iter().find(|n| n.addr == first).unwrap().id;
+        lookup.on_response(t1, first, id, &[], &[], None);
+        assert_eq!(lookup.response_count(), 1);
+        // Everyone else fails: the lookup ends with the one responder.
+        lookup.on_failure(second);
+        while let Some(addr) = lookup.poll_query(t1) {
+            lookup.on_failure(addr);
+        }
+        assert!(lookup.is_done());
+        assert_eq!(lookup.closest_responders().len(), 1);
+    }
+
+    #[test]
+    fn peers_are_reported_once_and_bounded() {
+        let mut rng = StdRng::seed_from_u64(5);
+        let nodes: Vec<NodeContact> = (0..2).map(|i| node(&mut rng, i)).collect();
+        let mut lookup = Lookup::new(
+            Timestamp::ZERO,
+            Id::random(&mut rng),
+            Id::random(&mut rng),
+            LookupKind::GetPeers,
+            LookupParams {
+                peers_max: 3,
+                ..params()
+            },
+            nodes.clone(),
+            [],
+        );
+        let now = Timestamp::ZERO;
+        let a = lookup.poll_query(now).unwrap();
+        let b = lookup.poll_query(now).unwrap();
+        let peers: Vec<SocketAddr> = (1..=5)
+            .map(|p| SocketAddr::from(([10, 0, 0, 1], p)))
+            .collect();
+        let id_of = |addr| nodes.iter().find(|n| n.addr == addr).unwrap().id;
+        assert_eq!(
+            lookup
+                .on_response(now, a, id_of(a), &[], &peers[..2], None)
+                .len(),
+            2
+        );
+        assert_eq!(
+            lookup.on_response(now, b, id_of(b), &[], &peers, None),
+            vec![peers[2]]
+        );
+        assert!(lookup.is_done());
+        assert_eq!(lookup.first_peer_at(), Some(now));
+    }
+
+    #[test]
+    fn a_lookup_with_nobody_to_ask_is_done_at_once() {
+        let lookup = Lookup::new(
+            Timestamp::ZERO,
+            Id([0; 20]),
+            Id([1; 20]),
+            LookupKind::FindNode,
+            params(),
+            [],
+            [],
+        );
+        assert!(lookup.is_done());
+    }
+}
