@@ -1,3 +1,13 @@
+//! The `trackerless` command.
+
+mod cli;
+
 fn main() {
-    println!("Hello, world!");
+    match cli::run() {
+        Ok(code) => std::process::exit(code),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            std::process::exit(2);
+        }
+    }
 }

@@ -183,11 +183,11 @@ impl Lookup {
             }
             None if from_seed || id != self.own_id => {
                 let contact = NodeContact { id, addr: from };
-                if self.add_candidate(contact) {
-                    if let Some(c) = self.candidates.iter_mut().find(|c| c.contact.addr == from) {
-                        c.state = CandidateState::Responded;
-                        c.token = token;
-                    }
+                if self.add_candidate(contact)
+                    && let Some(c) = self.candidates.iter_mut().find(|c| c.contact.addr == from)
+                {
+                    c.state = CandidateState::Responded;
+                    c.token = token;
                 }
             }
             None => {}
@@ -311,10 +311,10 @@ impl Lookup {
     fn mark_slow(&mut self, now: Timestamp) {
         let soft = self.params.soft_timeout;
         for c in &mut self.candidates {
-            if let CandidateState::InFlight { sent_at } = c.state {
-                if now.saturating_since(sent_at) >= soft {
-                    c.state = CandidateState::Slow;
-                }
+            if let CandidateState::InFlight { sent_at } = c.state
+                && now.saturating_since(sent_at) >= soft
+            {
+                c.state = CandidateState::Slow;
             }
         }
     }

@@ -390,14 +390,12 @@ impl DhtNode {
                 .transactions
                 .get(&key)
                 .is_some_and(|t| t.deadline == deadline);
-            if expired {
-                if let Some(transaction) = self.transactions.remove(&key) {
-                    self.stats.timeouts += 1;
-                    if let Some(replacement) = self.routing.record_failure(&transaction.to) {
-                        self.verify(now, replacement);
-                    }
-                    self.fail_transaction(now, transaction);
+            if expired && let Some(transaction) = self.transactions.remove(&key) {
+                self.stats.timeouts += 1;
+                if let Some(replacement) = self.routing.record_failure(&transaction.to) {
+                    self.verify(now, replacement);
                 }
+                self.fail_transaction(now, transaction);
             }
         }
         let running: Vec<RequestId> = self.lookups.keys().copied().collect();
@@ -719,10 +717,9 @@ impl DhtNode {
             if self
                 .send_query(now, addr, query, TransactionPurpose::Lookup(request))
                 .is_none()
+                && let Some(task) = self.lookups.get_mut(&request)
             {
-                if let Some(task) = self.lookups.get_mut(&request) {
-                    task.lookup.on_failure(addr);
-                }
+                task.lookup.on_failure(addr);
             }
         }
         if self
@@ -813,15 +810,14 @@ impl DhtNode {
     }
 
     fn announce_answered(&mut self, request: RequestId, stored_ok: bool) {
-        if let Some(task) = self.lookups.get_mut(&request) {
-            if let Phase::Announcing {
+        if let Some(task) = self.lookups.get_mut(&request)
+            && let Phase::Announcing {
                 pending, stored, ..
             } = &mut task.phase
-            {
-                *pending = pending.saturating_sub(1);
-                if stored_ok {
-                    *stored += 1;
-                }
+        {
+            *pending = pending.saturating_sub(1);
+            if stored_ok {
+                *stored += 1;
             }
         }
         self.announce_answered_check(request);
@@ -904,10 +900,10 @@ impl DhtNode {
             self.peer_store.expire(now);
             self.next_peer_expiry = now + PEER_EXPIRY_INTERVAL;
         }
-        if let BootstrapState::Waiting(at) = self.bootstrap_state {
-            if now >= at {
-                self.start_bootstrap(now);
-            }
+        if let BootstrapState::Waiting(at) = self.bootstrap_state
+            && now >= at
+        {
+            self.start_bootstrap(now);
         }
         if self.bootstrap_state == BootstrapState::Idle && !self.routing.is_empty() {
             let stale_before = Timestamp::from_micros(

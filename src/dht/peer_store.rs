@@ -45,10 +45,11 @@ impl PeerStore {
 
     /// Records (or refreshes) `peer` in the swarm of `info_hash`.
     pub fn announce(&mut self, now: Timestamp, info_hash: InfoHash, peer: SocketAddr) {
-        if !self.swarms.contains(&info_hash) && self.swarms.len() >= self.limits.info_hashes_max {
-            if let Some((_, evicted)) = self.swarms.pop_lru() {
-                self.peers_total -= evicted.len();
-            }
+        if !self.swarms.contains(&info_hash)
+            && self.swarms.len() >= self.limits.info_hashes_max
+            && let Some((_, evicted)) = self.swarms.pop_lru()
+        {
+            self.peers_total -= evicted.len();
         }
         let peers = self.swarms.get_or_insert_mut(info_hash, Vec::new);
         if let Some(entry) = peers.iter_mut().find(|(addr, _)| *addr == peer) {

@@ -294,19 +294,18 @@ impl RoutingTable {
     ) -> InsertOutcome {
         let failures_max = self.limits.node_failures_max;
         let bucket = &mut self.buckets[index];
-        if verified {
-            if let Some(position) = bucket
+        if verified
+            && let Some(position) = bucket
                 .entries
                 .iter()
                 .position(|e| e.failures >= failures_max)
-            {
-                let old = bucket.entries.remove(position);
-                bucket.entries.push(new_entry(now, contact, verified));
-                bucket.last_changed = now;
-                self.by_addr.remove(&old.contact.addr);
-                self.by_addr.insert(contact.addr, contact.id);
-                return InsertOutcome::Inserted;
-            }
+        {
+            let old = bucket.entries.remove(position);
+            bucket.entries.push(new_entry(now, contact, verified));
+            bucket.last_changed = now;
+            self.by_addr.remove(&old.contact.addr);
+            self.by_addr.insert(contact.addr, contact.id);
+            return InsertOutcome::Inserted;
         }
         let cache_size = self.limits.replacement_cache_size;
         let bucket = &mut self.buckets[index];

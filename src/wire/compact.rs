@@ -71,7 +71,7 @@ pub fn encode_nodes<'a>(nodes: impl IntoIterator<Item = &'a NodeContact>) -> Vec
 /// (26 for `nodes`, 38 for `nodes6`). Returns `None` when the length is not a
 /// multiple of the entry size.
 pub fn decode_nodes(bytes: &[u8], entry_len: usize) -> Option<Vec<NodeContact>> {
-    if bytes.len() % entry_len != 0 {
+    if !bytes.len().is_multiple_of(entry_len) {
         return None;
     }
     bytes

@@ -55,3 +55,6 @@ pub async fn loopback_network(a: u8, b: u8, count: u8, seed: u64) -> Vec<Dht> {
     }
     nodes
 }
+
+#[cfg(feature = "interop")]
+pub mod libtorrent;
