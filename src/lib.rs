@@ -1,4 +1,37 @@
 //! trackerless: find BitTorrent peers and download torrents with no tracker.
+//!
+//! # Layout
+//! Arrows point to what a layer may use; nothing points back up.
+//! ```text
+//! cli (clap, output)                  src/main.rs, src/cli/
+//!   -> runtime (tokio: sockets, timers, files)     src/runtime/
+//!        -> dht (sans-IO state machines)           src/dht/
+//!             -> wire (bytes <-> typed messages)   src/wire/
+//! ```
+//! - [`wire`]: bounded bencode scanner, 160-bit IDs, compact node and peer
+//!   formats, KRPC messages. No state, no I/O, no clock, no randomness.
+//! - [`dht`]: the Mainline DHT node (BEP 5): routing table, lookups, write
+//!   tokens, peer store, counters. Time comes in as a [`time::Timestamp`],
+//!   randomness from a seeded generator in [`dht::Config`].
+//! - [`runtime`]: the only place that touches sockets, `Instant::now()`,
+//!   files and OS randomness: the [`runtime::Dht`] handle and the state file.
+//!
+//! # Driving the sans-IO node
+//! [`dht::DhtNode`] never blocks, never reads a clock and never fails on
+//! input. Whoever owns it (the tokio runtime, a simulator, a fuzzer, a test)
+//! follows one contract:
+//! ```text
+//! node.handle_datagram(now, from, &bytes);   // never fails: bad input is counted
+//! node.handle_timeout(now);                  // when poll_timeout() is reached
+//! let id = node.start_lookup(now, target, kind)?;   // commands return ids
+//! while let Some(t) = node.poll_transmit() { send(t.to, t.bytes) }
+//! while let Some(e) = node.poll_event() { .. }       // peers found, lookup done, ...
+//! let next_wake = node.poll_timeout();
+//! ```
+//! After any input, drain `poll_transmit` and `poll_event`, then sleep until
+//! `poll_timeout()` or the next datagram.
+#![warn(missing_docs)]
+
 pub mod dht;
 pub mod runtime;
 pub mod time;

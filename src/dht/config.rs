@@ -31,6 +31,9 @@ pub struct Config {
     /// After this long without an answer, a lookup stops waiting for a node
     /// and queries the next candidate; the slow node may still answer.
     pub lookup_soft_timeout: Duration,
+    /// After this long without an answer, a lookup gives up on a node. A
+    /// later answer still reaches the routing table until `query_timeout`.
+    pub lookup_hard_timeout: Duration,
     /// After this long without an answer, a query has failed.
     pub query_timeout: Duration,
     /// Candidates one lookup remembers, closest first.
@@ -81,6 +84,7 @@ impl Default for Config {
             bucket_refresh_interval: Duration::from_secs(15 * 60),
             lookup_parallelism: 4,
             lookup_soft_timeout: Duration::from_millis(600),
+            lookup_hard_timeout: Duration::from_secs(2),
             query_timeout: Duration::from_secs(5),
             lookup_candidates_max: 64,
             lookup_peers_max: 10_000,

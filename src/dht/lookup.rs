@@ -36,6 +36,9 @@ pub struct LookupParams {
     pub parallelism: usize,
     /// When a query turns slow.
     pub soft_timeout: Duration,
+    /// When the lookup gives up on a slow node (its answer, if it comes
+    /// later, still reaches the routing table).
+    pub hard_timeout: Duration,
     /// Candidates remembered.
     pub candidates_max: usize,
     /// Peers reported.
@@ -46,7 +49,7 @@ pub struct LookupParams {
 enum CandidateState {
     Fresh,
     InFlight { sent_at: Timestamp },
-    Slow,
+    Slow { sent_at: Timestamp },
     Responded,
     Failed,
 }
@@ -148,7 +151,12 @@ impl Lookup {
         let next = self
             .candidates
             .iter_mut()
-            .filter(|c| !matches!(c.state, CandidateState::Failed | CandidateState::Slow))
+            .filter(|c| {
+                !matches!(
+                    c.state,
+                    CandidateState::Failed | CandidateState::Slow { .. }
+                )
+            })
             .take(k)
             .find(|c| c.state == CandidateState::Fresh)?;
         next.state = CandidateState::InFlight { sent_at: now };
@@ -235,8 +243,14 @@ impl Lookup {
             .iter()
             .filter_map(|c| match c.state {
                 CandidateState::InFlight { sent_at } => Some(sent_at + self.params.soft_timeout),
+                CandidateState::Slow { sent_at } => Some(sent_at + self.params.hard_timeout),
                 _ => None,
             })
+            .chain(
+                self.seeds_in_flight
+                    .values()
+                    .map(|sent_at| *sent_at + self.params.hard_timeout),
+            )
             .min()
     }
 
@@ -309,14 +323,23 @@ impl Lookup {
     }
 
     fn mark_slow(&mut self, now: Timestamp) {
-        let soft = self.params.soft_timeout;
+        let (soft, hard) = (self.params.soft_timeout, self.params.hard_timeout);
         for c in &mut self.candidates {
-            if let CandidateState::InFlight { sent_at } = c.state
-                && now.saturating_since(sent_at) >= soft
-            {
-                c.state = CandidateState::Slow;
+            match c.state {
+                CandidateState::InFlight { sent_at } if now.saturating_since(sent_at) >= soft => {
+                    c.state = CandidateState::Slow { sent_at };
+                }
+                CandidateState::Slow { sent_at } if now.saturating_since(sent_at) >= hard => {
+                    c.state = CandidateState::Failed;
+                    self.failures += 1;
+                }
+                _ => {}
             }
         }
+        let before = self.seeds_in_flight.len();
+        self.seeds_in_flight
+            .retain(|_, sent_at| now.saturating_since(*sent_at) < hard);
+        self.failures += before - self.seeds_in_flight.len();
     }
 
     /// Adds a candidate unless it is us, already known by address or ID, or
@@ -357,7 +380,12 @@ impl Lookup {
         let window: Vec<CandidateState> = self
             .candidates
             .iter()
-            .filter(|c| !matches!(c.state, CandidateState::Failed | CandidateState::Slow))
+            .filter(|c| {
+                !matches!(
+                    c.state,
+                    CandidateState::Failed | CandidateState::Slow { .. }
+                )
+            })
             .take(k)
             .map(|c| c.state)
             .collect();
@@ -367,7 +395,7 @@ impl Lookup {
             || self
                 .candidates
                 .iter()
-                .any(|c| c.state == CandidateState::Slow);
+                .any(|c| matches!(c.state, CandidateState::Slow { .. }));
         self.done = all_answered && (window.len() == k || !waiting_elsewhere);
     }
 }
@@ -383,6 +411,7 @@ mod tests {
             bucket_size: 8,
             parallelism: 3,
             soft_timeout: Duration::from_millis(500),
+            hard_timeout: Duration::from_millis(2000),
             candidates_max: 64,
             peers_max: 100,
         }
@@ -525,6 +554,35 @@ mod tests {
         }
         assert!(lookup.is_done());
         assert_eq!(lookup.closest_responders().len(), 1);
+    }
+
+    #[test]
+    fn a_silent_node_is_given_up_at_the_hard_timeout() {
+        let mut rng = StdRng::seed_from_u64(11);
+        let nodes: Vec<NodeContact> = (0..3).map(|i| node(&mut rng, i)).collect();
+        let t0 = Timestamp::ZERO;
+        let mut lookup = Lookup::new(
+            t0,
+            Id::random(&mut rng),
+            Id::random(&mut rng),
+            LookupKind::FindNode,
+            params(),
+            nodes.clone(),
+            [],
+        );
+        let sent: Vec<SocketAddr> = std::iter::from_fn(|| lookup.poll_query(t0)).collect();
+        assert_eq!(sent.len(), 3);
+        for addr in &sent[..2] {
+            let id = nodes.iter().find(|n| n.addr == *addr).unwrap().id;
+            lookup.on_response(t0, *addr, id, &[], &[], None);
+        }
+        assert!(!lookup.is_done(), "waits for the third node");
+        lookup.on_tick(t0 + Duration::from_millis(500));
+        assert!(!lookup.is_done(), "a slow node may still answer");
+        assert_eq!(lookup.next_deadline(), Some(t0 + Duration::from_millis(2000)));
+        lookup.on_tick(t0 + Duration::from_millis(2000));
+        assert!(lookup.is_done(), "given up at the hard timeout");
+        assert_eq!((lookup.closest_responders().len(), lookup.failure_count()), (2, 1));
     }
 
     #[test]

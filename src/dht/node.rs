@@ -666,6 +666,7 @@ impl DhtNode {
             bucket_size: self.config.bucket_size,
             parallelism: self.config.lookup_parallelism,
             soft_timeout: self.config.lookup_soft_timeout,
+            hard_timeout: self.config.lookup_hard_timeout,
             candidates_max: self.config.lookup_candidates_max,
             peers_max: self.config.lookup_peers_max,
         };

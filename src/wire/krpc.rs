@@ -3,7 +3,7 @@
 //! Two layers, as in the rest of `wire`: private serde structs that mirror
 //! the bencoded bytes, and the public [`Message`] that the DHT core works
 //! with. Decoding first passes the datagram through the bounded
-//! [`bencode`](super::bencode) scanner, so serde only ever sees input of
+//! [`bencode`](super::bencode::validate) scanner, so serde only ever sees input of
 //! bounded depth, size and canonical form. Unknown keys are ignored, missing
 //! required keys are a typed [`DecodeError`].
 
