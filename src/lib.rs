@@ -34,5 +34,6 @@
 
 pub mod dht;
 pub mod runtime;
+pub mod sim;
 pub mod time;
 pub mod wire;

@@ -7,6 +7,7 @@ mod lookup;
 mod node;
 mod output;
 mod ping;
+mod sim;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -39,6 +40,8 @@ enum Command {
     Ping(ping::PingArgs),
     /// Build a local DHT of our own nodes on loopback and show a lookup.
     Demo(demo::DemoArgs),
+    /// Simulate a large DHT in virtual time and measure lookups.
+    Sim(sim::SimArgs),
 }
 
 /// Options every network command takes.
@@ -87,6 +90,9 @@ pub fn run() -> Result<i32> {
         .with_max_level(level)
         .with_writer(std::io::stderr)
         .init();
+    if let Command::Sim(args) = cli.command {
+        return sim::run(args);
+    }
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         match cli.command {
@@ -95,6 +101,7 @@ pub fn run() -> Result<i32> {
             Command::Announce(args) => announce::run(args).await,
             Command::Ping(args) => ping::run(args).await,
             Command::Demo(args) => demo::run(args).await,
+            Command::Sim(_) => unreachable!("handled before the runtime starts"),
         }
     })
 }

@@ -18,6 +18,9 @@ pub struct Config {
     /// Nodes per routing-table bucket and the number of closest nodes a lookup
     /// waits for (Kademlia's k).
     pub bucket_size: usize,
+    /// Larger capacities for the farthest routing-table buckets, farthest
+    /// first; the rest hold `bucket_size`.
+    pub far_bucket_sizes: Vec<usize>,
     /// Entries in each bucket's replacement cache.
     pub replacement_cache_size: usize,
     /// A node not heard from for this long becomes questionable.
@@ -29,11 +32,28 @@ pub struct Config {
     /// Queries in flight at once in one lookup (Kademlia's alpha).
     pub lookup_parallelism: usize,
     /// After this long without an answer, a lookup stops waiting for a node
-    /// and queries the next candidate; the slow node may still answer.
+    /// and queries the next candidate; the slow node may still answer. With
+    /// `adaptive_timeouts`, this is only the value used until enough RTTs
+    /// have been measured.
     pub lookup_soft_timeout: Duration,
+    /// The adaptive soft timeout never goes above this.
+    pub lookup_soft_timeout_max: Duration,
     /// After this long without an answer, a lookup gives up on a node. A
     /// later answer still reaches the routing table until `query_timeout`.
     pub lookup_hard_timeout: Duration,
+    /// Derive the soft and hard lookup timeouts from measured round-trip
+    /// times: the soft timeout becomes `lookup_soft_timeout_quantile` of
+    /// recent RTTs, kept between `lookup_soft_timeout_min` and
+    /// `lookup_soft_timeout_max`; the hard timeout four times that, at most
+    /// `lookup_hard_timeout`.
+    pub adaptive_timeouts: bool,
+    /// Which quantile of recent RTTs the adaptive soft timeout follows.
+    pub lookup_soft_timeout_quantile: f64,
+    /// The adaptive soft timeout never goes below this.
+    pub lookup_soft_timeout_min: Duration,
+    /// Count only queries to the current k closest candidates against the
+    /// parallelism limit (see [`LookupParams`](super::lookup::LookupParams)).
+    pub lookup_count_window_only: bool,
     /// After this long without an answer, a query has failed.
     pub query_timeout: Duration,
     /// Candidates one lookup remembers, closest first.
@@ -78,13 +98,19 @@ impl Default for Config {
             rng_seed: 0,
             client_version: *b"TL\x00\x01",
             bucket_size: 8,
+            far_bucket_sizes: vec![128, 64, 32, 16],
             replacement_cache_size: 8,
             node_questionable_after: Duration::from_secs(15 * 60),
             node_failures_max: 2,
             bucket_refresh_interval: Duration::from_secs(15 * 60),
-            lookup_parallelism: 4,
-            lookup_soft_timeout: Duration::from_millis(600),
+            lookup_parallelism: 6,
+            lookup_soft_timeout: Duration::from_millis(150),
+            lookup_soft_timeout_max: Duration::from_secs(1),
             lookup_hard_timeout: Duration::from_secs(2),
+            adaptive_timeouts: true,
+            lookup_soft_timeout_quantile: 0.5,
+            lookup_soft_timeout_min: Duration::from_millis(50),
+            lookup_count_window_only: true,
             query_timeout: Duration::from_secs(5),
             lookup_candidates_max: 64,
             lookup_peers_max: 10_000,

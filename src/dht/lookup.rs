@@ -43,6 +43,11 @@ pub struct LookupParams {
     pub candidates_max: usize,
     /// Peers reported.
     pub peers_max: usize,
+    /// Count only queries to the current k closest candidates against
+    /// `parallelism` (with at most twice that in flight overall), so queries
+    /// to nodes that closer answers have made irrelevant do not hold up the
+    /// next ones. When false, every fast query counts (libtorrent's rule).
+    pub count_window_only: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,10 +149,28 @@ impl Lookup {
             self.seeds_in_flight.insert(seed, now);
             return Some(seed);
         }
-        if self.fast_in_flight() >= self.params.parallelism {
+        let k = self.params.bucket_size;
+        let window_in_flight = self
+            .candidates
+            .iter()
+            .filter(|c| {
+                !matches!(
+                    c.state,
+                    CandidateState::Failed | CandidateState::Slow { .. }
+                )
+            })
+            .take(k)
+            .filter(|c| matches!(c.state, CandidateState::InFlight { .. }))
+            .count();
+        let fast = self.fast_in_flight();
+        let limited = if self.params.count_window_only {
+            window_in_flight >= self.params.parallelism || fast >= 2 * self.params.parallelism
+        } else {
+            fast >= self.params.parallelism
+        };
+        if limited {
             return None;
         }
-        let k = self.params.bucket_size;
         let next = self
             .candidates
             .iter_mut()
@@ -252,6 +275,13 @@ impl Lookup {
                     .map(|sent_at| *sent_at + self.params.hard_timeout),
             )
             .min()
+    }
+
+    /// Changes the soft and hard timeouts, for owners that track the
+    /// network's round-trip times while the lookup runs.
+    pub fn set_timeouts(&mut self, soft: Duration, hard: Duration) {
+        self.params.soft_timeout = soft;
+        self.params.hard_timeout = hard;
     }
 
     /// Turns queries past the soft timeout slow, and finishes the lookup if
@@ -412,6 +442,7 @@ mod tests {
             parallelism: 3,
             soft_timeout: Duration::from_millis(500),
             hard_timeout: Duration::from_millis(2000),
+            count_window_only: false,
             candidates_max: 64,
             peers_max: 100,
         }
@@ -579,10 +610,16 @@ mod tests {
         assert!(!lookup.is_done(), "waits for the third node");
         lookup.on_tick(t0 + Duration::from_millis(500));
         assert!(!lookup.is_done(), "a slow node may still answer");
-        assert_eq!(lookup.next_deadline(), Some(t0 + Duration::from_millis(2000)));
+        assert_eq!(
+            lookup.next_deadline(),
+            Some(t0 + Duration::from_millis(2000))
+        );
         lookup.on_tick(t0 + Duration::from_millis(2000));
         assert!(lookup.is_done(), "given up at the hard timeout");
-        assert_eq!((lookup.closest_responders().len(), lookup.failure_count()), (2, 1));
+        assert_eq!(
+            (lookup.closest_responders().len(), lookup.failure_count()),
+            (2, 1)
+        );
     }
 
     #[test]

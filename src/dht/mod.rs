@@ -9,6 +9,7 @@ pub mod lookup;
 pub mod node;
 pub mod peer_store;
 pub mod routing;
+pub mod rtt;
 pub mod stats;
 pub mod tokens;
 

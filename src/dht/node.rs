@@ -14,6 +14,7 @@ use super::config::Config;
 use super::lookup::{Lookup, LookupKind, LookupParams, Responder};
 use super::peer_store::{PeerStore, PeerStoreLimits};
 use super::routing::{InsertOutcome, RoutingLimits, RoutingTable};
+use super::rtt::RttEstimator;
 use super::stats::Stats;
 use super::tokens::TokenIssuer;
 use crate::time::Timestamp;
@@ -163,6 +164,7 @@ enum TransactionPurpose {
 
 struct Transaction {
     to: SocketAddr,
+    sent_at: Timestamp,
     deadline: Timestamp,
     purpose: TransactionPurpose,
 }
@@ -198,6 +200,7 @@ pub struct DhtNode {
     bootstrap_backoff: Duration,
     announcements: BTreeMap<InfoHash, Announcement>,
     verifying: HashSet<SocketAddr>,
+    rtt: RttEstimator,
     next_maintenance: Timestamp,
     outbox: VecDeque<Transmit>,
     events: VecDeque<Event>,
@@ -213,6 +216,7 @@ impl DhtNode {
             id,
             RoutingLimits {
                 bucket_size: config.bucket_size,
+                far_bucket_sizes: config.far_bucket_sizes.clone(),
                 replacement_cache_size: config.replacement_cache_size,
                 node_questionable_after: config.node_questionable_after,
                 node_failures_max: config.node_failures_max,
@@ -243,6 +247,7 @@ impl DhtNode {
             bootstrap_state: BootstrapState::Idle,
             announcements: BTreeMap::new(),
             verifying: HashSet::new(),
+            rtt: RttEstimator::default(),
             outbox: VecDeque::new(),
             events: VecDeque::new(),
             stats: Stats::default(),
@@ -399,8 +404,12 @@ impl DhtNode {
             }
         }
         let running: Vec<RequestId> = self.lookups.keys().copied().collect();
+        let (soft, hard) = self.lookup_timeouts();
         for request in running {
             if let Some(task) = self.lookups.get_mut(&request) {
+                if self.config.adaptive_timeouts {
+                    task.lookup.set_timeouts(soft, hard);
+                }
                 task.lookup.on_tick(now);
             }
             self.drive_lookup(now, request);
@@ -539,6 +548,7 @@ impl DhtNode {
             return;
         };
         self.stats.responses_in += 1;
+        self.rtt.record(now.saturating_since(transaction.sent_at));
         if response.id == self.id {
             self.stats.dropped.own_id += 1;
             self.fail_transaction(now, transaction);
@@ -662,11 +672,13 @@ impl DhtNode {
         } else {
             Vec::new()
         };
+        let (soft_timeout, hard_timeout) = self.lookup_timeouts();
         let params = LookupParams {
             bucket_size: self.config.bucket_size,
             parallelism: self.config.lookup_parallelism,
-            soft_timeout: self.config.lookup_soft_timeout,
-            hard_timeout: self.config.lookup_hard_timeout,
+            soft_timeout,
+            hard_timeout,
+            count_window_only: self.config.lookup_count_window_only,
             candidates_max: self.config.lookup_candidates_max,
             peers_max: self.config.lookup_peers_max,
         };
@@ -685,8 +697,32 @@ impl DhtNode {
         Ok(request)
     }
 
+    /// The soft and hard timeouts for a lookup starting now.
+    fn lookup_timeouts(&self) -> (Duration, Duration) {
+        let config = &self.config;
+        let fixed = (config.lookup_soft_timeout, config.lookup_hard_timeout);
+        if !config.adaptive_timeouts {
+            return fixed;
+        }
+        let Some(rtt) = self.rtt.quantile(config.lookup_soft_timeout_quantile) else {
+            return fixed;
+        };
+        let soft_max = config
+            .lookup_soft_timeout_max
+            .max(config.lookup_soft_timeout_min);
+        let soft = rtt.clamp(config.lookup_soft_timeout_min, soft_max);
+        let hard = (soft * 4).min(config.lookup_hard_timeout).max(soft);
+        (soft, hard)
+    }
+
     /// Sends the queries a lookup wants now and finishes it when it is done.
     fn drive_lookup(&mut self, now: Timestamp, request: RequestId) {
+        if self.config.adaptive_timeouts {
+            let (soft, hard) = self.lookup_timeouts();
+            if let Some(task) = self.lookups.get_mut(&request) {
+                task.lookup.set_timeouts(soft, hard);
+            }
+        }
         loop {
             let Some(task) = self.lookups.get_mut(&request) else {
                 return;
@@ -972,6 +1008,7 @@ impl DhtNode {
             key,
             Transaction {
                 to,
+                sent_at: now,
                 deadline,
                 purpose,
             },

@@ -68,10 +68,15 @@ pub enum InsertOutcome {
 }
 
 /// Thresholds the table needs to classify nodes.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct RoutingLimits {
     /// k: entries per bucket.
     pub bucket_size: usize,
+    /// Larger capacities for the farthest buckets, index 0 first (the half
+    /// of the keyspace sharing no bit with us). A lookup's first hop comes
+    /// from these, so more choice there means fewer hops (Jimenez et al.,
+    /// IEEE P2P 2011). Buckets past the list hold `bucket_size`.
+    pub far_bucket_sizes: Vec<usize>,
     /// Entries per replacement cache.
     pub replacement_cache_size: usize,
     /// Silence after which a good node becomes questionable.
@@ -141,9 +146,9 @@ impl RoutingTable {
         }
         loop {
             let index = self.bucket_index(&contact.id);
-            let bucket_size = self.limits.bucket_size;
+            let capacity = self.capacity(index);
             let bucket = &mut self.buckets[index];
-            if bucket.entries.len() < bucket_size {
+            if bucket.entries.len() < capacity {
                 bucket.entries.push(new_entry(now, contact, verified));
                 bucket.last_changed = now;
                 bucket.replacements.retain(|c| c.addr != contact.addr);
@@ -203,7 +208,7 @@ impl RoutingTable {
             return false;
         }
         let index = self.bucket_index(&contact.id);
-        self.buckets[index].entries.len() < self.limits.bucket_size
+        self.buckets[index].entries.len() < self.capacity(index)
             || (index == self.buckets.len() - 1 && self.buckets.len() < BUCKETS_MAX)
     }
 
@@ -326,6 +331,20 @@ impl RoutingTable {
         InsertOutcome::Cached { ping }
     }
 
+    /// How many entries bucket `index` may hold. The last bucket (the one
+    /// that splits) always holds k, so splitting works as BEP 5 describes.
+    fn capacity(&self, index: usize) -> usize {
+        if index + 1 == self.buckets.len() {
+            return self.limits.bucket_size;
+        }
+        self.limits
+            .far_bucket_sizes
+            .get(index)
+            .copied()
+            .unwrap_or(self.limits.bucket_size)
+            .max(self.limits.bucket_size)
+    }
+
     fn bucket_index(&self, id: &NodeId) -> usize {
         self.own_id
             .common_prefix_len(id)
@@ -398,6 +417,7 @@ mod tests {
     fn limits() -> RoutingLimits {
         RoutingLimits {
             bucket_size: 8,
+            far_bucket_sizes: Vec::new(),
             replacement_cache_size: 4,
             node_questionable_after: Duration::from_secs(900),
             node_failures_max: 2,
