@@ -95,7 +95,7 @@ pub fn run(args: SimArgs) -> Result<i32> {
             args.seed
         );
         println!(
-            "{:<11} {:>8} {:>23} {:>23} {:>14} {:>10} {:>8}",
+            "{:<11} {:>8} {:>23} {:>23} {:>14} {:>12} {:>8}",
             "profile",
             "success",
             "complete ms p50/90/99",
@@ -121,7 +121,7 @@ pub fn run(args: SimArgs) -> Result<i32> {
 
 fn print_row(r: &SimReport) {
     println!(
-        "{:<11} {:>7.2}% {:>23} {:>23} {:>14} {:>10} {:>7.1}s",
+        "{:<11} {:>7.2}% {:>23} {:>23} {:>14} {:>12} {:>7.1}s",
         r.profile,
         r.success_rate * 100.0,
         format!(
@@ -133,7 +133,15 @@ fn print_row(r: &SimReport) {
             r.time_to_first_peer_ms.p50, r.time_to_first_peer_ms.p90, r.time_to_first_peer_ms.p99
         ),
         format!("{:.0}/{:.0}", r.queries.p50, r.queries.p90),
-        format!("{:.0}ms", r.bootstrap_to_100_good_ms.p50),
+        if r.bootstrap_success_rate > 0.0 {
+            format!(
+                "{:.0}ms {:.0}%",
+                r.bootstrap_to_100_good_ms.p50,
+                r.bootstrap_success_rate * 100.0
+            )
+        } else {
+            "never".to_string()
+        },
         r.wall_ms as f64 / 1000.0
     );
 }

@@ -125,7 +125,7 @@ impl Default for Config {
             bootstrap_retry_min: Duration::from_secs(5),
             bootstrap_retry_max: Duration::from_secs(5 * 60),
             maintenance_interval: Duration::from_secs(5),
-            verify_pings_max: 16,
+            verify_pings_max: 64,
             datagram_size_max: 1500,
         }
     }

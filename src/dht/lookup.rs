@@ -304,6 +304,15 @@ impl Lookup {
             .collect()
     }
 
+    /// Candidates heard about but never queried: material for filling the
+    /// routing table once verified.
+    pub fn unqueried(&self) -> impl Iterator<Item = NodeContact> + '_ {
+        self.candidates
+            .iter()
+            .filter(|c| c.state == CandidateState::Fresh)
+            .map(|c| c.contact)
+    }
+
     /// The lookup's target.
     pub fn target(&self) -> Id {
         self.target
@@ -433,8 +442,8 @@ impl Lookup {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::SeedableRng;
     use rand::rngs::StdRng;
+    use rand::{RngExt, SeedableRng};
 
     fn params() -> LookupParams {
         LookupParams {
@@ -671,5 +680,91 @@ mod tests {
             [],
         );
         assert!(lookup.is_done());
+    }
+
+    /// The parallelism rule, as documented on [`LookupParams`].
+    fn assert_within_parallelism(lookup: &Lookup) {
+        let alpha = lookup.params.parallelism;
+        let window_in_flight = lookup
+            .candidates
+            .iter()
+            .filter(|c| {
+                !matches!(
+                    c.state,
+                    CandidateState::Failed | CandidateState::Slow { .. }
+                )
+            })
+            .take(lookup.params.bucket_size)
+            .filter(|c| matches!(c.state, CandidateState::InFlight { .. }))
+            .count();
+        assert!(
+            window_in_flight <= alpha,
+            "{window_in_flight} in flight to the k closest, alpha {alpha}"
+        );
+        assert!(
+            lookup.fast_in_flight() <= 2 * alpha,
+            "{} fast queries, alpha {alpha}",
+            lookup.fast_in_flight()
+        );
+    }
+
+    proptest::proptest! {
+        /// Against any mix of answering, silent and late nodes and any order
+        /// of events, a lookup stays within its parallelism, never queries an
+        /// address twice, and terminates.
+        #[test]
+        fn lookup_properties_hold_under_any_schedule(
+            seed in proptest::prelude::any::<u64>(),
+            size in 1u32..300,
+            alpha in 1usize..9,
+            silent_percent in 0u32..90,
+            window_only in proptest::prelude::any::<bool>(),
+        ) {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let net = Net::new(&mut rng, size);
+            let silent: HashSet<SocketAddr> = net
+                .nodes
+                .iter()
+                .filter(|_| rng.random_range(0..100) < silent_percent)
+                .map(|n| n.addr)
+                .collect();
+            let params = LookupParams { parallelism: alpha, count_window_only: window_only, ..params() };
+            let target = Id::random(&mut rng);
+            let start: Vec<NodeContact> = net.nodes.iter().take(3).copied().collect();
+            let mut now = Timestamp::ZERO;
+            let mut lookup = Lookup::new(now, Id::random(&mut rng), target, LookupKind::GetPeers, params, start, []);
+            let mut queried = HashSet::new();
+            let mut pending: Vec<SocketAddr> = Vec::new();
+            for _ in 0..100_000 {
+                if lookup.is_done() {
+                    break;
+                }
+                while let Some(addr) = lookup.poll_query(now) {
+                    proptest::prop_assert!(queried.insert(addr), "queried {} twice", addr);
+                    if !silent.contains(&addr) {
+                        pending.push(addr);
+                    }
+                    assert_within_parallelism(&lookup);
+                }
+                assert_within_parallelism(&lookup);
+                match rng.random_range(0..4) {
+                    0 | 1 if !pending.is_empty() => {
+                        let addr = pending.swap_remove(rng.random_range(0..pending.len()));
+                        let id = net.nodes.iter().find(|n| n.addr == addr).map(|n| n.id).unwrap_or_default();
+                        lookup.on_response(now, addr, id, &net.answer(&addr, &target), &[], None);
+                    }
+                    2 if !pending.is_empty() => {
+                        let addr = pending.swap_remove(rng.random_range(0..pending.len()));
+                        lookup.on_failure(addr);
+                    }
+                    _ => {
+                        now += Duration::from_millis(rng.random_range(1..400));
+                        lookup.on_tick(now);
+                    }
+                }
+            }
+            proptest::prop_assert!(lookup.is_done(), "did not terminate");
+            proptest::prop_assert!(lookup.next_deadline().is_none());
+        }
     }
 }

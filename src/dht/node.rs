@@ -797,6 +797,20 @@ impl DhtNode {
             Purpose::Bootstrap => self.finish_bootstrap(now, &summary),
             Purpose::Refresh(bucket) => self.routing.touch_bucket(now, bucket),
         }
+        if matches!(purpose, Purpose::Bootstrap | Purpose::Refresh(_)) {
+            // Nodes heard of but never asked: ping those that would fit, so
+            // a joining node's table fills with verified nodes quickly.
+            let heard: Vec<NodeContact> = self
+                .lookups
+                .get(&request)
+                .map(|t| t.lookup.unqueried().collect())
+                .unwrap_or_default();
+            for contact in heard {
+                if self.routing.has_room_for(&contact) {
+                    self.verify(now, contact);
+                }
+            }
+        }
         self.lookups.remove(&request);
         self.stats.lookups_done += 1;
     }
