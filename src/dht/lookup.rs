@@ -227,6 +227,12 @@ impl Lookup {
             self.add_candidate(*node);
         }
         let mut new_peers = Vec::new();
+        // find_node answers carry no peers; anything there is noise.
+        let values = if self.kind == LookupKind::GetPeers {
+            values
+        } else {
+            &[]
+        };
         for peer in values {
             if self.peers.len() >= self.params.peers_max {
                 break;
@@ -244,10 +250,16 @@ impl Lookup {
 
     /// Records that `from` did not answer (hard timeout) or answered with an error.
     pub fn on_failure(&mut self, from: SocketAddr) {
-        self.failures += 1;
-        self.seeds_in_flight.remove(&from);
-        if let Some(c) = self.candidates.iter_mut().find(|c| c.contact.addr == from) {
+        // A node the lookup already gave up on (hard timeout) is not counted again.
+        let mut counted = self.seeds_in_flight.remove(&from).is_some();
+        if let Some(c) = self.candidates.iter_mut().find(|c| c.contact.addr == from)
+            && !matches!(c.state, CandidateState::Failed | CandidateState::Responded)
+        {
             c.state = CandidateState::Failed;
+            counted = true;
+        }
+        if counted {
+            self.failures += 1;
         }
         self.update_done();
     }

@@ -18,10 +18,17 @@ use super::rtt::RttEstimator;
 use super::stats::Stats;
 use super::tokens::TokenIssuer;
 use crate::time::Timestamp;
+use crate::wire::compact::{NODE_V4_LEN, NODE_V6_LEN, PEER_V4_LEN, PEER_V6_LEN};
 use crate::wire::krpc::{
-    self, Body, DecodeError, KrpcError, Message, Query, Response, TransactionId, error_code,
+    self, Body, DecodeError, KrpcError, Message, Query, Response, TransactionId, Want, error_code,
 };
 use crate::wire::{Id, InfoHash, NodeContact, NodeId};
+
+/// Bytes of a get_peers reply besides its nodes and values: `t` (up to 16),
+/// `y`, `r`, `id`, `token`, `ip` (IPv6), `v` and the bencode framing.
+const REPLY_FIXED_BYTES_MAX: usize = 160;
+/// Bencode framing of a `nodes` or `nodes6` key and its length prefix.
+const NODES_KEY_OVERHEAD: usize = 12;
 
 /// How often announced peers are swept for expiry.
 const PEER_EXPIRY_INTERVAL: Duration = Duration::from_secs(60);
@@ -476,25 +483,28 @@ impl DhtNode {
                 id: self.id,
                 ..Response::default()
             },
-            Query::FindNode { target, .. } => Response {
-                id: self.id,
-                nodes: self.routing.closest(now, &target, self.config.bucket_size),
-                ..Response::default()
-            },
-            Query::GetPeers { info_hash, .. } => Response {
-                id: self.id,
-                nodes: self
-                    .routing
-                    .closest(now, &info_hash, self.config.bucket_size),
-                values: self.peer_store.peers(
-                    now,
-                    &info_hash,
-                    self.config.peers_per_reply_max,
-                    &mut self.rng,
-                ),
-                token: Some(self.tokens.issue(&from.ip()).to_vec()),
-                ..Response::default()
-            },
+            Query::FindNode { target, want, .. } => {
+                let (nodes, nodes6) = self.nodes_for_reply(now, &target, from, want);
+                Response {
+                    id: self.id,
+                    nodes,
+                    nodes6,
+                    ..Response::default()
+                }
+            }
+            Query::GetPeers {
+                info_hash, want, ..
+            } => {
+                let (nodes, nodes6) = self.nodes_for_reply(now, &info_hash, from, want);
+                let values = self.peers_for_reply(now, &info_hash, from, nodes.len(), nodes6.len());
+                Response {
+                    id: self.id,
+                    nodes,
+                    nodes6,
+                    values,
+                    token: Some(self.tokens.issue(&from.ip()).to_vec()),
+                }
+            }
             Query::AnnouncePeer {
                 info_hash,
                 port,
@@ -537,6 +547,57 @@ impl DhtNode {
         );
     }
 
+    /// The closest nodes for a reply: IPv4 ones for `nodes`, IPv6 ones for
+    /// `nodes6` (BEP 32), for the families the querier wants (by default
+    /// the family it asked over).
+    fn nodes_for_reply(
+        &self,
+        now: Timestamp,
+        target: &Id,
+        from: SocketAddr,
+        want: Option<Want>,
+    ) -> (Vec<NodeContact>, Vec<NodeContact>) {
+        let want = want.unwrap_or(Want {
+            ipv4: from.is_ipv4(),
+            ipv6: from.is_ipv6(),
+        });
+        let k = self.config.bucket_size;
+        let family = |ipv6: bool| {
+            self.routing
+                .closest_matching(now, target, k, |c| c.addr.is_ipv6() == ipv6)
+        };
+        let nodes = if want.ipv4 { family(false) } else { Vec::new() };
+        let nodes6 = if want.ipv6 { family(true) } else { Vec::new() };
+        (nodes, nodes6)
+    }
+
+    /// Stored peers of the querier's address family, as many as fit in one
+    /// datagram next to the nodes (and at most `peers_per_reply_max`).
+    fn peers_for_reply(
+        &mut self,
+        now: Timestamp,
+        info_hash: &InfoHash,
+        from: SocketAddr,
+        nodes: usize,
+        nodes6: usize,
+    ) -> Vec<SocketAddr> {
+        let ipv6 = from.is_ipv6();
+        let node_bytes = nodes * NODE_V4_LEN + nodes6 * NODE_V6_LEN + 2 * NODES_KEY_OVERHEAD;
+        let value_bytes = if ipv6 {
+            PEER_V6_LEN + 3
+        } else {
+            PEER_V4_LEN + 2
+        };
+        let room = self
+            .config
+            .datagram_size_max
+            .saturating_sub(REPLY_FIXED_BYTES_MAX + node_bytes)
+            / value_bytes;
+        let count = room.min(self.config.peers_per_reply_max);
+        self.peer_store
+            .peers(now, info_hash, count, ipv6, &mut self.rng)
+    }
+
     fn handle_response(
         &mut self,
         now: Timestamp,
@@ -569,11 +630,16 @@ impl DhtNode {
                 let Some(task) = self.lookups.get_mut(&request) else {
                     return;
                 };
+                // IPv6 nodes are only reachable if we asked over IPv6.
+                let mut nodes = response.nodes;
+                if from.is_ipv6() {
+                    nodes.extend(response.nodes6);
+                }
                 let peers = task.lookup.on_response(
                     now,
                     from,
                     response.id,
-                    &response.nodes,
+                    &nodes,
                     &response.values,
                     response.token,
                 );

@@ -66,12 +66,14 @@ impl PeerStore {
         self.peers_total += 1;
     }
 
-    /// Up to `count` live peers of `info_hash`, a random sample when there are more.
+    /// Up to `count` live peers of `info_hash` of one address family
+    /// (IPv6 when `ipv6`), a random sample when there are more.
     pub fn peers(
         &self,
         now: Timestamp,
         info_hash: &InfoHash,
         count: usize,
+        ipv6: bool,
         rng: &mut impl Rng,
     ) -> Vec<SocketAddr> {
         let Some(peers) = self.swarms.peek(info_hash) else {
@@ -79,7 +81,9 @@ impl PeerStore {
         };
         let mut live: Vec<SocketAddr> = peers
             .iter()
-            .filter(|(_, at)| now.saturating_since(*at) < self.limits.peer_ttl)
+            .filter(|(addr, at)| {
+                addr.is_ipv6() == ipv6 && now.saturating_since(*at) < self.limits.peer_ttl
+            })
             .map(|(addr, _)| *addr)
             .collect();
         if live.len() > count {
@@ -147,13 +151,25 @@ mod tests {
         assert_eq!(store.info_hash_count(), 3);
         assert_eq!(store.peer_count(), 15);
         assert!(
-            store.peers(t0, &Id([0; 20]), 100, &mut rng).is_empty(),
+            store
+                .peers(t0, &Id([0; 20]), 100, false, &mut rng)
+                .is_empty(),
             "evicted"
         );
-        assert_eq!(store.peers(t0, &Id([9; 20]), 100, &mut rng).len(), 5);
-        assert_eq!(store.peers(t0, &Id([9; 20]), 2, &mut rng).len(), 2);
+        assert_eq!(store.peers(t0, &Id([9; 20]), 100, false, &mut rng).len(), 5);
+        assert_eq!(store.peers(t0, &Id([9; 20]), 2, false, &mut rng).len(), 2);
+        assert!(
+            store
+                .peers(t0, &Id([9; 20]), 100, true, &mut rng)
+                .is_empty(),
+            "no IPv6 peers"
+        );
         let later = t0 + Duration::from_secs(61);
-        assert!(store.peers(later, &Id([9; 20]), 100, &mut rng).is_empty());
+        assert!(
+            store
+                .peers(later, &Id([9; 20]), 100, false, &mut rng)
+                .is_empty()
+        );
         store.expire(later);
         assert_eq!((store.info_hash_count(), store.peer_count()), (0, 0));
     }

@@ -240,9 +240,21 @@ impl RoutingTable {
 
     /// Up to `count` non-bad nodes closest to `target`, closest first.
     pub fn closest(&self, now: Timestamp, target: &NodeId, count: usize) -> Vec<NodeContact> {
+        self.closest_matching(now, target, count, |_| true)
+    }
+
+    /// Like [`closest`](Self::closest), among nodes for which `keep` is true
+    /// (replies carry IPv4 and IPv6 nodes in separate keys).
+    pub fn closest_matching(
+        &self,
+        now: Timestamp,
+        target: &NodeId,
+        count: usize,
+        keep: impl Fn(&NodeContact) -> bool,
+    ) -> Vec<NodeContact> {
         let mut all: Vec<&RoutingEntry> = self
             .entries()
-            .filter(|e| self.status(now, e) != NodeStatus::Bad)
+            .filter(|e| keep(&e.contact) && self.status(now, e) != NodeStatus::Bad)
             .collect();
         all.sort_by_key(|e| e.contact.id.distance(target));
         all.into_iter().take(count).map(|e| e.contact).collect()

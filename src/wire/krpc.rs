@@ -9,8 +9,8 @@
 
 use std::net::SocketAddr;
 
+use super::byte_string::ByteString;
 use serde::{Deserialize, Serialize};
-use serde_bytes::ByteBuf;
 
 use super::bencode::{self, BencodeError, BencodeLimits};
 use super::compact::{self, NODE_V4_LEN, NODE_V6_LEN, NodeContact};
@@ -258,20 +258,20 @@ impl Message {
 /// Mirror of the bytes on the wire: every key we read or write.
 #[derive(Serialize, Deserialize, Default)]
 struct RawMessage {
-    t: ByteBuf,
-    y: ByteBuf,
+    t: ByteString,
+    y: ByteString,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    q: Option<ByteBuf>,
+    q: Option<ByteString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     a: Option<RawBody>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     r: Option<RawBody>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    e: Option<(i64, ByteBuf)>,
+    e: Option<(i64, ByteString)>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    v: Option<ByteBuf>,
+    v: Option<ByteString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    ip: Option<ByteBuf>,
+    ip: Option<ByteString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     ro: Option<i64>,
 }
@@ -279,33 +279,33 @@ struct RawMessage {
 /// Only the keys needed to answer an undecodable query with an error.
 #[derive(Deserialize)]
 struct RawHeader {
-    t: ByteBuf,
-    y: ByteBuf,
+    t: ByteString,
+    y: ByteString,
 }
 
 /// Mirror of the `a` (arguments) and `r` (response) dictionaries.
 #[derive(Serialize, Deserialize, Default)]
 struct RawBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    id: Option<ByteBuf>,
+    id: Option<ByteString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     implied_port: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    info_hash: Option<ByteBuf>,
+    info_hash: Option<ByteString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    nodes: Option<ByteBuf>,
+    nodes: Option<ByteString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    nodes6: Option<ByteBuf>,
+    nodes6: Option<ByteString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     port: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    target: Option<ByteBuf>,
+    target: Option<ByteString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    token: Option<ByteBuf>,
+    token: Option<ByteString>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    values: Option<Vec<ByteBuf>>,
+    values: Option<Vec<ByteString>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    want: Option<Vec<ByteBuf>>,
+    want: Option<Vec<ByteString>>,
 }
 
 /// Longest write token accepted from a peer (libtorrent sends 4, others 8 to 20).
@@ -345,7 +345,7 @@ impl RawMessage {
         Ok(Message {
             transaction_id,
             body,
-            client_version: self.v.map(ByteBuf::into_vec),
+            client_version: self.v.map(ByteString::into_vec),
             requester_addr,
             read_only: self.ro == Some(1),
         })
@@ -353,30 +353,30 @@ impl RawMessage {
 
     fn from_message(message: &Message) -> RawMessage {
         let mut raw = RawMessage {
-            t: ByteBuf::from(message.transaction_id.as_bytes()),
-            v: message.client_version.clone().map(ByteBuf::from),
+            t: ByteString::from(message.transaction_id.as_bytes()),
+            v: message.client_version.clone().map(ByteString::from),
             ip: message.requester_addr.map(|addr| {
                 let mut out = Vec::with_capacity(compact::PEER_V6_LEN);
                 compact::encode_peer(&addr, &mut out);
-                ByteBuf::from(out)
+                ByteString::from(out)
             }),
             ro: message.read_only.then_some(1),
             ..RawMessage::default()
         };
         match &message.body {
             Body::Query(query) => {
-                raw.y = ByteBuf::from(b"q".to_vec());
+                raw.y = ByteString::from(b"q".to_vec());
                 let (method, args) = encode_query(query);
-                raw.q = Some(ByteBuf::from(method));
+                raw.q = Some(ByteString::from(method));
                 raw.a = Some(args);
             }
             Body::Response(response) => {
-                raw.y = ByteBuf::from(b"r".to_vec());
+                raw.y = ByteString::from(b"r".to_vec());
                 raw.r = Some(encode_response(response));
             }
             Body::Error(error) => {
-                raw.y = ByteBuf::from(b"e".to_vec());
-                raw.e = Some((error.code, ByteBuf::from(error.message.as_bytes())));
+                raw.y = ByteString::from(b"e".to_vec());
+                raw.e = Some((error.code, ByteString::from(error.message.as_bytes())));
             }
         }
         raw
@@ -457,11 +457,11 @@ fn decode_response(body: RawBody) -> Result<Response, DecodeError> {
         nodes,
         nodes6,
         values,
-        token: body.token.map(ByteBuf::into_vec),
+        token: body.token.map(ByteString::into_vec),
     })
 }
 
-fn required_id(bytes: &Option<ByteBuf>, key: &'static str) -> Result<Id, DecodeError> {
+fn required_id(bytes: &Option<ByteString>, key: &'static str) -> Result<Id, DecodeError> {
     let bytes = bytes.as_ref().ok_or(DecodeError::MissingKey(key))?;
     Id::from_slice(bytes).ok_or(DecodeError::BadLength {
         key,
@@ -469,28 +469,28 @@ fn required_id(bytes: &Option<ByteBuf>, key: &'static str) -> Result<Id, DecodeE
     })
 }
 
-fn decode_want(want: Option<&[ByteBuf]>) -> Option<Want> {
+fn decode_want(want: Option<&[ByteString]>) -> Option<Want> {
     want.map(|items| Want {
         ipv4: items.iter().any(|w| w.as_slice() == b"n4"),
         ipv6: items.iter().any(|w| w.as_slice() == b"n6"),
     })
 }
 
-fn encode_want(want: Option<Want>) -> Option<Vec<ByteBuf>> {
+fn encode_want(want: Option<Want>) -> Option<Vec<ByteString>> {
     want.map(|w| {
         let mut items = Vec::new();
         if w.ipv4 {
-            items.push(ByteBuf::from(b"n4".to_vec()));
+            items.push(ByteString::from(b"n4".to_vec()));
         }
         if w.ipv6 {
-            items.push(ByteBuf::from(b"n6".to_vec()));
+            items.push(ByteString::from(b"n6".to_vec()));
         }
         items
     })
 }
 
-fn id_buf(id: &Id) -> Option<ByteBuf> {
-    Some(ByteBuf::from(id.0.to_vec()))
+fn id_buf(id: &Id) -> Option<ByteString> {
+    Some(ByteString::from(id.0.to_vec()))
 }
 
 fn encode_query(query: &Query) -> (Vec<u8>, RawBody) {
@@ -537,7 +537,7 @@ fn encode_query(query: &Query) -> (Vec<u8>, RawBody) {
                 info_hash: id_buf(info_hash),
                 port: Some(i64::from(*port)),
                 implied_port: Some(i64::from(*implied_port)),
-                token: Some(ByteBuf::from(token.clone())),
+                token: Some(ByteString::from(token.clone())),
                 ..RawBody::default()
             },
         ),
@@ -552,7 +552,7 @@ fn encode_query(query: &Query) -> (Vec<u8>, RawBody) {
 }
 
 fn encode_response(response: &Response) -> RawBody {
-    let non_empty = |bytes: Vec<u8>| (!bytes.is_empty()).then(|| ByteBuf::from(bytes));
+    let non_empty = |bytes: Vec<u8>| (!bytes.is_empty()).then(|| ByteString::from(bytes));
     RawBody {
         id: id_buf(&response.id),
         nodes: non_empty(compact::encode_nodes(&response.nodes)),
@@ -564,11 +564,11 @@ fn encode_response(response: &Response) -> RawBody {
                 .map(|addr| {
                     let mut out = Vec::with_capacity(compact::PEER_V6_LEN);
                     compact::encode_peer(addr, &mut out);
-                    ByteBuf::from(out)
+                    ByteString::from(out)
                 })
                 .collect()
         }),
-        token: response.token.clone().map(ByteBuf::from),
+        token: response.token.clone().map(ByteString::from),
         ..RawBody::default()
     }
 }

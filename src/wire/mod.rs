@@ -1,6 +1,7 @@
 //! Bytes to typed messages and back. No state, no I/O, no clock, no randomness.
 
 pub mod bencode;
+pub mod byte_string;
 pub mod compact;
 pub mod id;
 pub mod krpc;
