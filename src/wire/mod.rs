@@ -3,8 +3,12 @@
 pub mod bencode;
 pub mod byte_string;
 pub mod compact;
+pub mod extension;
 pub mod id;
 pub mod krpc;
+pub mod magnet;
+pub mod metainfo;
+pub mod peer;
 
 pub use compact::NodeContact;
 pub use id::{Id, InfoHash, NodeId};

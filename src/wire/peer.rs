@@ -243,7 +243,8 @@ pub enum PeerMessage {
     },
     /// A well-framed message with an id this layer does not know (for
     /// example BEP 6 fast-extension messages). The session decides whether
-    /// to ignore it or to drop the peer.
+    /// to ignore it or to drop the peer. Built with a known id, it encodes
+    /// as that message's frame and decodes as the known variant.
     Unknown {
         /// The message id.
         id: u8,
@@ -398,11 +399,8 @@ fn decode_message(id: u8, payload: &[u8]) -> Result<PeerMessage, PeerWireError> 
         BITFIELD => PeerMessage::Bitfield(payload.to_vec()),
         REQUEST | CANCEL => {
             exact(12)?;
-            let (index, begin, length) = (
-                be_u32(payload, 0),
-                be_u32(payload, 4),
-                be_u32(payload, 8),
-            );
+            let (index, begin, length) =
+                (be_u32(payload, 0), be_u32(payload, 4), be_u32(payload, 8));
             if id == REQUEST {
                 PeerMessage::Request {
                     index,
@@ -541,7 +539,11 @@ mod tests {
         for message in sample_messages() {
             let bytes = encoded(&message);
             for cut in 0..bytes.len() {
-                assert_eq!(decode_frame(&bytes[..cut]), Ok(None), "{message:?} at {cut}");
+                assert_eq!(
+                    decode_frame(&bytes[..cut]),
+                    Ok(None),
+                    "{message:?} at {cut}"
+                );
             }
         }
     }
@@ -581,7 +583,11 @@ mod tests {
             (&[0, 0, 0, 4, 4, 0, 0, 1], 4, 3),
             (&[0, 0, 0, 6, 4, 0, 0, 0, 1, 0], 4, 5),
             (&[0, 0, 0, 12, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 6, 11),
-            (&[0, 0, 0, 14, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 8, 13),
+            (
+                &[0, 0, 0, 14, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+                8,
+                13,
+            ),
             (&[0, 0, 0, 8, 7, 0, 0, 0, 0, 0, 0, 0], 7, 7),
             (&[0, 0, 0, 2, 9, 1], 9, 1),
             (&[0, 0, 0, 1, 20], 20, 0),
