@@ -95,12 +95,12 @@ pub fn run(args: SimArgs) -> Result<i32> {
             args.seed
         );
         println!(
-            "{:<11} {:>8} {:>23} {:>23} {:>14} {:>12} {:>8}",
+            "{:<11} {:>8} {:>23} {:>23} {:>16} {:>12} {:>8}",
             "profile",
             "success",
             "complete ms p50/90/99",
             "1st peer ms p50/90/99",
-            "queries p50/90",
+            "queries/rounds",
             "boot 100",
             "wall"
         );
@@ -121,7 +121,7 @@ pub fn run(args: SimArgs) -> Result<i32> {
 
 fn print_row(r: &SimReport) {
     println!(
-        "{:<11} {:>7.2}% {:>23} {:>23} {:>14} {:>12} {:>7.1}s",
+        "{:<11} {:>7.2}% {:>23} {:>23} {:>16} {:>12} {:>7.1}s",
         r.profile,
         r.success_rate * 100.0,
         format!(
@@ -132,7 +132,10 @@ fn print_row(r: &SimReport) {
             "{:.0}/{:.0}/{:.0}",
             r.time_to_first_peer_ms.p50, r.time_to_first_peer_ms.p90, r.time_to_first_peer_ms.p99
         ),
-        format!("{:.0}/{:.0}", r.queries.p50, r.queries.p90),
+        format!(
+            "{:.0}/{:.0} {:.0}r",
+            r.queries.p50, r.queries.p90, r.rounds.p50
+        ),
         if r.bootstrap_success_rate > 0.0 {
             format!(
                 "{:.0}ms {:.0}%",

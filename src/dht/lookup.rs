@@ -65,6 +65,9 @@ struct Candidate {
     distance: Id,
     state: CandidateState,
     token: Option<Vec<u8>>,
+    /// Round trips needed to learn of this node: 1 for nodes we started
+    /// with, one more than the answer that named it otherwise.
+    hop: u8,
 }
 
 /// A node that answered, with the write token it gave (get_peers only).
@@ -124,7 +127,7 @@ impl Lookup {
             done: false,
         };
         for contact in known {
-            lookup.add_candidate(contact);
+            lookup.add_candidate(contact, 1);
         }
         for seed in seeds {
             if !lookup.candidates.iter().any(|c| c.contact.addr == seed)
@@ -200,6 +203,11 @@ impl Lookup {
     ) -> Vec<SocketAddr> {
         self.responses += 1;
         let from_seed = self.seeds_in_flight.remove(&from).is_some();
+        let hop = self
+            .candidates
+            .iter()
+            .find(|c| c.contact.addr == from)
+            .map_or(1, |c| c.hop);
         match self.candidates.iter().position(|c| c.contact.addr == from) {
             Some(index) => {
                 let candidate = &mut self.candidates[index];
@@ -214,7 +222,7 @@ impl Lookup {
             }
             None if from_seed || id != self.own_id => {
                 let contact = NodeContact { id, addr: from };
-                if self.add_candidate(contact)
+                if self.add_candidate(contact, 1)
                     && let Some(c) = self.candidates.iter_mut().find(|c| c.contact.addr == from)
                 {
                     c.state = CandidateState::Responded;
@@ -224,7 +232,7 @@ impl Lookup {
             None => {}
         }
         for node in nodes {
-            self.add_candidate(*node);
+            self.add_candidate(*node, hop.saturating_add(1));
         }
         let mut new_peers = Vec::new();
         // find_node answers carry no peers; anything there is noise.
@@ -345,6 +353,15 @@ impl Lookup {
         self.first_peer_at
     }
 
+    /// Round trips it took to learn of the closest node that answered: the
+    /// lookup's depth in rounds (0 if nobody answered).
+    pub fn hops(&self) -> usize {
+        self.candidates
+            .iter()
+            .find(|c| c.state == CandidateState::Responded)
+            .map_or(0, |c| usize::from(c.hop))
+    }
+
     /// Distinct addresses queried so far.
     pub fn queried_count(&self) -> usize {
         self.queried.len()
@@ -395,7 +412,7 @@ impl Lookup {
 
     /// Adds a candidate unless it is us, already known by address or ID, or
     /// already queried. Keeps the list sorted and bounded.
-    fn add_candidate(&mut self, contact: NodeContact) -> bool {
+    fn add_candidate(&mut self, contact: NodeContact, hop: u8) -> bool {
         if contact.id == self.own_id
             || self.queried.contains(&contact.addr)
             || self
@@ -417,6 +434,7 @@ impl Lookup {
                 distance,
                 state: CandidateState::Fresh,
                 token: None,
+                hop,
             },
         );
         self.candidates.truncate(self.params.candidates_max);

@@ -63,8 +63,10 @@ pub struct LookupSummary {
     pub target: Id,
     /// The closest nodes that answered, closest first (at most k), with tokens.
     pub closest: Vec<Responder>,
-    /// Distinct nodes queried.
+    /// Distinct nodes queried (each once, so also the queries sent).
     pub queried: usize,
+    /// Rounds: the round trips it took to learn of the closest responder.
+    pub hops: usize,
     /// Answers received.
     pub responses: usize,
     /// Queries that timed out or got an error.
@@ -843,6 +845,7 @@ impl DhtNode {
             target: lookup.target(),
             closest: lookup.closest_responders(),
             queried: lookup.queried_count(),
+            hops: lookup.hops(),
             responses: lookup.response_count(),
             failures: lookup.failure_count(),
             peers: lookup.peer_count(),

@@ -449,6 +449,7 @@ impl Simulation {
                     let entry = &mut self.lookups[record];
                     entry.completed = Some(summary.elapsed);
                     entry.queries = summary.queried;
+                    entry.rounds = summary.hops;
                 }
             }
             Event::Bootstrapped { .. } => {
@@ -548,6 +549,12 @@ impl Simulation {
             .filter(|r| r.completed.is_some())
             .map(|r| r.queries as f64)
             .collect();
+        let rounds: Vec<f64> = self
+            .lookups
+            .iter()
+            .filter(|r| r.completed.is_some())
+            .map(|r| r.rounds as f64)
+            .collect();
         for (&index, join) in &self.joining {
             if let Some(node) = self.nodes[index as usize].node.as_ref() {
                 self.bootstraps[join.record].good_at_end =
@@ -579,6 +586,7 @@ impl Simulation {
             time_to_complete_ms: Percentiles::of(complete),
             time_to_first_peer_ms: Percentiles::of(first_peer),
             queries: Percentiles::of(queries),
+            rounds: Percentiles::of(rounds),
             bootstraps: self.bootstraps.len(),
             bootstrap_to_100_good_ms: Percentiles::of(hundred),
             bootstrap_to_first_peer_ms: Percentiles::of(boot_peer),

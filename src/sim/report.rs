@@ -15,6 +15,8 @@ pub struct LookupRecord {
     pub completed: Option<Duration>,
     /// Distinct nodes queried (each exactly once).
     pub queries: usize,
+    /// Rounds to reach the closest responder.
+    pub rounds: usize,
     /// Whether the announced peer was found within the deadline.
     pub success: bool,
 }
@@ -79,8 +81,10 @@ pub struct SimReport {
     pub time_to_complete_ms: Percentiles,
     /// Virtual ms from start to the first peer (successful lookups).
     pub time_to_first_peer_ms: Percentiles,
-    /// Nodes queried per lookup.
+    /// Nodes queried per lookup (each once, so also queries sent).
     pub queries: Percentiles,
+    /// Rounds per lookup: round trips to learn of the closest responder.
+    pub rounds: Percentiles,
     /// Measured bootstraps.
     pub bootstraps: usize,
     /// Virtual ms until a joining node held 100 good nodes (those that did).
