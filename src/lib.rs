@@ -33,6 +33,7 @@
 #![warn(missing_docs)]
 
 pub mod dht;
+pub mod peer;
 pub mod runtime;
 pub mod sim;
 pub mod time;

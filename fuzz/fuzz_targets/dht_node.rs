@@ -16,22 +16,8 @@ use std::time::Duration;
 use libfuzzer_sys::fuzz_target;
 use trackerless::dht::{AnnouncePort, Config, DhtNode, Event, LookupKind, RequestId};
 use trackerless::time::Timestamp;
-use trackerless::wire::krpc::{self, Body, DecodeError, KrpcError, Message, Query, Response};
+use trackerless::wire::krpc::{self, Body, KrpcError, Message, Query, Response, Want};
 use trackerless::wire::{Id, NodeContact};
-
-// Invariants src/ is known to break (see fuzz/README.md). Off, so the
-// corpus replays cleanly in CI; set one to true to reproduce that bug.
-/// IPv6 contacts are encoded into `nodes` (38-byte entries), so find_node
-/// and get_peers replies become undecodable.
-const CHECK_BUG_IPV6_IN_NODES: bool = false;
-/// A get_peers reply with many IPv6 peers exceeds `datagram_size_max`.
-const CHECK_BUG_IPV6_REPLY_SIZE: bool = false;
-/// A node given up at the lookup's hard timeout is counted as a failure
-/// again when its query times out: `failures` can exceed `queried`.
-const CHECK_BUG_FAILURES_COUNTED_TWICE: bool = false;
-/// `values` in a find_node response are reported as `Event::Peers`, also
-/// for the node's own bootstrap and refresh lookups.
-const CHECK_BUG_PEERS_FROM_FIND_NODE: bool = false;
 
 fn main_config() -> Config {
     // Small limits, so the fuzzer reaches them quickly.
@@ -53,8 +39,8 @@ fn main_config() -> Config {
 }
 
 /// The addresses raw datagrams and queries come from. One IPv6 address
-/// (see `CHECK_BUG_IPV6_IN_NODES` for the bug it exposes), and two ports on
-/// one IP (tokens are per IP).
+/// (so IPv6 contacts and peers reach the table and the peer store), and two
+/// ports on one IP (tokens are per IP).
 const SOURCES: [&str; 6] = [
     "192.0.2.1:6881",
     "192.0.2.2:6881",
@@ -113,7 +99,9 @@ struct Harness {
     finished: HashSet<RequestId>,
     pings: HashSet<RequestId>,
     packets_in: u64,
-    table_has_ipv6: bool,
+    /// While a well-formed query is fed: the address families its reply
+    /// may hold contacts of.
+    want: Option<Want>,
 }
 
 impl Harness {
@@ -135,7 +123,7 @@ impl Harness {
             finished: HashSet::new(),
             pings: HashSet::new(),
             packets_in: 0,
-            table_has_ipv6: false,
+            want: None,
         }
     }
 
@@ -222,7 +210,7 @@ impl Harness {
                 self.id(a, b)
             };
             let node_count = usize::from(script.byte().unwrap_or(0) % 10);
-            let nodes = (0..node_count)
+            let (nodes, nodes6): (Vec<_>, Vec<_>) = (0..node_count)
                 .map(|_| {
                     let (a, b, c) = (
                         script.byte().unwrap_or(0),
@@ -234,8 +222,7 @@ impl Harness {
                         addr: self.contact_addr(c),
                     }
                 })
-                .filter(|c| c.addr.is_ipv4())
-                .collect();
+                .partition(|c| c.addr.is_ipv4());
             let value_count = usize::from(script.byte().unwrap_or(0) % 6);
             let values = (0..value_count)
                 .map(|_| {
@@ -247,9 +234,9 @@ impl Harness {
             Body::Response(Response {
                 id,
                 nodes,
+                nodes6,
                 values,
                 token,
-                ..Response::default()
             })
         };
         let message = Message {
@@ -272,17 +259,21 @@ impl Harness {
             self.id(a, b)
         };
         let target = self.id(b, a);
+        // BEP 32 `want` (bits 5 and 6 only matter for announce_peer).
+        let want = match which >> 5 & 0x03 {
+            0 => None,
+            n => Some(Want {
+                ipv4: n & 0x01 != 0,
+                ipv6: n & 0x02 != 0,
+            }),
+        };
         let query = match which % 5 {
             0 => Query::Ping { id },
-            1 => Query::FindNode {
-                id,
-                target,
-                want: None,
-            },
+            1 => Query::FindNode { id, target, want },
             2 => Query::GetPeers {
                 id,
                 info_hash: target,
-                want: None,
+                want,
             },
             3 => Query::AnnouncePeer {
                 id,
@@ -309,7 +300,14 @@ impl Harness {
             requester_addr: None,
             read_only: which & 0x08 != 0,
         };
+        // The reply's contacts are of the families asked for (by default
+        // the family the query came over).
+        self.want = Some(want.unwrap_or(Want {
+            ipv4: from.is_ipv4(),
+            ipv6: from.is_ipv6(),
+        }));
         self.feed(from, &message.encode());
+        self.want = None;
     }
 
     fn command(&mut self, script: &mut Script) {
@@ -387,26 +385,17 @@ impl Harness {
                 "sent to {} which nobody mentioned",
                 transmit.to
             );
-            let message = match krpc::decode(&transmit.bytes) {
-                Ok(message) => message,
-                // Known bug: IPv6 contacts are encoded into `nodes`.
-                Err(DecodeError::BadLength { key: "nodes", .. })
-                    if self.table_has_ipv6 && !CHECK_BUG_IPV6_IN_NODES =>
-                {
-                    continue;
-                }
-                Err(error) => panic!(
+            let message = krpc::decode(&transmit.bytes).unwrap_or_else(|error| {
+                panic!(
                     "node sent an undecodable datagram ({error}): {:?}",
                     String::from_utf8_lossy(&transmit.bytes)
-                ),
-            };
-            if CHECK_BUG_IPV6_REPLY_SIZE || !message.values_have_ipv6() {
-                assert!(
-                    transmit.bytes.len() <= self.config.datagram_size_max,
-                    "node sent {} bytes",
-                    transmit.bytes.len()
-                );
-            }
+                )
+            });
+            assert!(
+                transmit.bytes.len() <= self.config.datagram_size_max,
+                "node sent {} bytes",
+                transmit.bytes.len()
+            );
             match &message.body {
                 Body::Query(query) => {
                     assert_eq!(query.sender_id(), Some(self.node.id()));
@@ -425,7 +414,27 @@ impl Harness {
                     assert_eq!(message.requester_addr, Some(transmit.to));
                     assert_eq!(response.id, self.node.id());
                     assert!(response.nodes.len() <= self.config.bucket_size);
+                    assert!(response.nodes6.len() <= self.config.bucket_size);
+                    assert!(
+                        response.nodes.iter().all(|c| c.addr.is_ipv4()),
+                        "IPv6 contact in nodes: {response:?}"
+                    );
+                    assert!(
+                        response.nodes6.iter().all(|c| c.addr.is_ipv6()),
+                        "IPv4 contact in nodes6: {response:?}"
+                    );
+                    if let Some(want) = self.want {
+                        assert!(want.ipv4 || response.nodes.is_empty(), "{response:?}");
+                        assert!(want.ipv6 || response.nodes6.is_empty(), "{response:?}");
+                    }
                     assert!(response.values.len() <= self.config.peers_per_reply_max);
+                    assert!(
+                        response
+                            .values
+                            .iter()
+                            .all(|p| p.is_ipv6() == transmit.to.is_ipv6()),
+                        "peers of another family than the querier's: {response:?}"
+                    );
                     if let Some(token) = &response.token {
                         self.tokens.insert(transmit.to.ip(), token.clone());
                     }
@@ -451,9 +460,7 @@ impl Harness {
                 Event::LookupDone { request, summary } => {
                     assert!(summary.closest.len() <= self.config.bucket_size);
                     assert!(summary.responses <= summary.queried, "{summary:?}");
-                    if CHECK_BUG_FAILURES_COUNTED_TWICE {
-                        assert!(summary.failures <= summary.queried, "{summary:?}");
-                    }
+                    assert!(summary.failures <= summary.queried, "{summary:?}");
                     Some(*request)
                 }
                 Event::AnnounceDone {
@@ -468,7 +475,7 @@ impl Harness {
                 Event::Peers { request, peers } => {
                     assert!(!peers.is_empty());
                     assert!(!self.finished.contains(request), "peers after the end");
-                    if CHECK_BUG_PEERS_FROM_FIND_NODE && !self.wants_peers.contains(request) {
+                    if !self.wants_peers.contains(request) {
                         let started = self.started.contains(request);
                         panic!("peers for a find_node lookup (started by us: {started})");
                     }
@@ -511,19 +518,6 @@ impl Harness {
             );
             assert!(ids.insert(entry.contact.id), "id twice in the table");
         }
-        self.table_has_ipv6 = table.entries().any(|e| e.contact.addr.is_ipv6());
-    }
-}
-
-/// Whether a response carries IPv6 peers (known bug: 100 of them overflow
-/// a datagram, so the size check is skipped for those).
-trait ValuesHaveIpv6 {
-    fn values_have_ipv6(&self) -> bool;
-}
-
-impl ValuesHaveIpv6 for Message {
-    fn values_have_ipv6(&self) -> bool {
-        matches!(&self.body, Body::Response(r) if r.values.iter().any(SocketAddr::is_ipv6))
     }
 }
 

@@ -230,6 +230,35 @@ impl fmt::Debug for Info {
     }
 }
 
+impl Info {
+    /// The info dictionary of a single file holding `data`, cut into pieces
+    /// of `piece_length` bytes (for making torrents, e.g. the demo's).
+    pub fn single_file(name: &str, data: &[u8], piece_length: u64) -> Result<Info, MetainfoError> {
+        if piece_length == 0 || piece_length > PIECE_LENGTH_MAX {
+            return Err(MetainfoError::BadPieceLength(piece_length as i64));
+        }
+        let pieces = data
+            .chunks(piece_length as usize)
+            .map(|chunk| {
+                let mut hash = [0u8; PIECE_HASH_LEN];
+                hash.copy_from_slice(&Sha1::digest(chunk));
+                hash
+            })
+            .collect();
+        let info = Info {
+            name: name.to_string(),
+            piece_length,
+            pieces,
+            files: FileLayout::Single {
+                length: data.len() as u64,
+            },
+            private: false,
+        };
+        info.validate()?;
+        Ok(info)
+    }
+}
+
 /// The SHA-1 of an info dictionary's exact bytes: its v1 info-hash.
 pub fn info_hash(raw_info: &[u8]) -> InfoHash {
     let digest = Sha1::digest(raw_info);
