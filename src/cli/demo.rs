@@ -3,17 +3,23 @@
 //! Starts N of our nodes on 127.0.0.2, 127.0.0.3, ..., joins them through the
 //! first, announces a peer from one of them, then a fresh node bootstraps
 //! from a single address and finds that peer. Every step is timed; then
-//! every node looks the peer up too, to show the spread.
+//! every node looks the peer up too, to show the spread. Last, the
+//! announcer serves a generated torrent and the fresh node resolves its
+//! magnet link to verified metadata.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
 use clap::Args;
+use rand::{Rng, SeedableRng};
 use serde_json::json;
 use trackerless::dht::{AnnouncePort, Config, LookupSummary};
-use trackerless::runtime::{Dht, DhtSettings, LookupEvent};
+use trackerless::runtime::{
+    Dht, DhtSettings, FetchSettings, LookupEvent, PeerListener, fetch_metadata,
+};
 use trackerless::wire::Id;
+use trackerless::wire::metainfo::{Info, Metainfo};
 
 use super::output;
 
@@ -30,6 +36,11 @@ pub struct DemoArgs {
 
 /// The TCP port the demo peer announces.
 const DEMO_PEER_PORT: u16 = 6881;
+/// Size of the generated demo torrent's content.
+const DEMO_TORRENT_SIZE: usize = 16 * 1024 * 1024;
+/// Piece size of the generated torrent: small, so its metadata spans
+/// several 16 KiB ut_metadata pieces.
+const DEMO_PIECE_LENGTH: u64 = 16 * 1024;
 
 /// Runs the demo; exit code 0 when the fresh node found the peer.
 pub async fn run(args: DemoArgs) -> Result<i32> {
@@ -134,6 +145,48 @@ pub async fn run(args: DemoArgs) -> Result<i32> {
         output::duration(median_time),
         output::duration(p90_time),
     ));
+    // Magnet links: the announcer serves a generated torrent's metadata, the
+    // fresh node resolves its magnet through the DHT.
+    let mut content = vec![0u8; DEMO_TORRENT_SIZE];
+    rand::rngs::StdRng::seed_from_u64(rand::random()).fill_bytes(&mut content);
+    let metainfo = Metainfo::new(Info::single_file(
+        "trackerless-demo.bin",
+        &content,
+        DEMO_PIECE_LENGTH,
+    )?)?;
+    let listener = PeerListener::bind(SocketAddr::new(announcer.local_addr().ip(), 0)).await?;
+    listener.add_torrent(&metainfo);
+    announcer
+        .announce(
+            metainfo.info_hash(),
+            AnnouncePort::Explicit(listener.local_addr().port()),
+            false,
+        )
+        .await?;
+    let magnet = metainfo.to_magnet();
+    let settings = FetchSettings {
+        bind_ip: Some(fresh.local_addr().ip()),
+        timeout: Duration::from_secs(30),
+        ..FetchSettings::default()
+    };
+    let fetched = fetch_metadata(&fresh, &magnet, &settings).await?;
+    let magnet_ok = fetched.metainfo.info_hash() == metainfo.info_hash()
+        && fetched.metainfo.raw_info() == metainfo.raw_info();
+    say(format!(
+        "{} serves {} ({}, {} pieces, {} of metadata); the fresh node resolved\n  {}\n  to verified metadata in {} (first peer after {}, {} peer connected)",
+        listener.local_addr(),
+        metainfo.info().name,
+        output::bytes(DEMO_TORRENT_SIZE as u64),
+        metainfo.info().piece_count(),
+        output::bytes(metainfo.raw_info().len() as u64),
+        magnet.to_uri(),
+        output::duration(fetched.elapsed),
+        fetched
+            .time_to_first_peer
+            .map(output::duration)
+            .unwrap_or_else(|| "-".into()),
+        fetched.peers_connected,
+    ));
     say(format!(
         "demo finished in {}",
         output::duration(total.elapsed())
@@ -164,6 +217,14 @@ pub async fn run(args: DemoArgs) -> Result<i32> {
                 "lookup_ms_p90": output::millis(p90_time),
                 "nodes_queried_p50": median_queried,
                 "nodes_queried_max": max_queried,
+            },
+            "magnet": {
+                "uri": magnet.to_uri(),
+                "metadata_bytes": metainfo.raw_info().len(),
+                "verified": magnet_ok,
+                "ms": output::millis(fetched.elapsed),
+                "time_to_first_peer_ms": fetched.time_to_first_peer.map(output::millis),
+                "peers_connected": fetched.peers_connected,
             },
             "total_ms": output::millis(total.elapsed()),
         }));

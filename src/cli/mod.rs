@@ -4,6 +4,7 @@
 mod announce;
 mod demo;
 mod lookup;
+mod metadata;
 mod node;
 mod output;
 mod ping;
@@ -36,6 +37,8 @@ enum Command {
     Lookup(lookup::LookupArgs),
     /// Announce that a peer for an info-hash listens on a port.
     Announce(announce::AnnounceArgs),
+    /// Fetch a magnet link's metadata from peers and write a .torrent.
+    Metadata(metadata::MetadataArgs),
     /// Ping a DHT node.
     Ping(ping::PingArgs),
     /// Build a local DHT of our own nodes on loopback and show a lookup.
@@ -96,6 +99,7 @@ pub fn run() -> Result<i32> {
         Command::Node(args) => Network::Node(args),
         Command::Lookup(args) => Network::Lookup(args),
         Command::Announce(args) => Network::Announce(args),
+        Command::Metadata(args) => Network::Metadata(args),
         Command::Ping(args) => Network::Ping(args),
         Command::Demo(args) => Network::Demo(args),
     };
@@ -105,6 +109,7 @@ pub fn run() -> Result<i32> {
             Network::Node(args) => node::run(args).await,
             Network::Lookup(args) => lookup::run(args).await,
             Network::Announce(args) => announce::run(args).await,
+            Network::Metadata(args) => metadata::run(args).await,
             Network::Ping(args) => ping::run(args).await,
             Network::Demo(args) => demo::run(args).await,
         }
@@ -116,6 +121,7 @@ enum Network {
     Node(node::NodeArgs),
     Lookup(lookup::LookupArgs),
     Announce(announce::AnnounceArgs),
+    Metadata(metadata::MetadataArgs),
     Ping(ping::PingArgs),
     Demo(demo::DemoArgs),
 }

@@ -63,7 +63,13 @@ pub async fn connect(
         socket.bind(SocketAddr::new(ip, 0))?;
     }
     match tokio::time::timeout(timeout, socket.connect(addr)).await {
-        Ok(stream) => Ok(stream?),
+        Ok(stream) => {
+            let stream = stream?;
+            // Requests and handshakes are small writes that must not wait
+            // for Nagle's algorithm (a 40 ms stall against delayed ACKs).
+            stream.set_nodelay(true)?;
+            Ok(stream)
+        }
         Err(_) => Err(PeerIoError::ConnectTimeout),
     }
 }

@@ -93,6 +93,7 @@ async fn accept_loop(listener: TcpListener, torrents: Registry) {
 }
 
 async fn serve(mut stream: TcpStream, torrents: &Registry) -> Result<(), PeerIoError> {
+    stream.set_nodelay(true)?;
     let mut session = PeerSession::incoming(peer_io::session_config(
         stream.local_addr().ok().map(|a| a.port()),
     ));

@@ -127,6 +127,13 @@ pub fn save(path: &Path, state: &DhtState) -> Result<(), StateError> {
             .collect(),
     };
     let bytes = serde_json::to_vec_pretty(&file).map_err(|e| io(std::io::Error::other(e)))?;
+    write_atomically(path, &bytes).map_err(io)
+}
+
+/// Writes `bytes` to `path` so that a reader (or a crash) sees the old
+/// file or the new one, never a torn one: temporary file beside it, fsync,
+/// rename over it, fsync of the directory.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -138,7 +145,7 @@ pub fn save(path: &Path, state: &DhtState) -> Result<(), StateError> {
     let temp = dir.join(format!(".{file_name}.tmp.{}", std::process::id()));
     let result = (|| {
         let mut out = File::create(&temp)?;
-        out.write_all(&bytes)?;
+        out.write_all(bytes)?;
         out.sync_all()?;
         fs::rename(&temp, path)?;
         File::open(&dir)?.sync_all()
@@ -146,7 +153,7 @@ pub fn save(path: &Path, state: &DhtState) -> Result<(), StateError> {
     if result.is_err() {
         let _ = fs::remove_file(&temp);
     }
-    result.map_err(io)
+    result
 }
 
 #[cfg(test)]
