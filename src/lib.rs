@@ -5,16 +5,24 @@
 //! ```text
 //! cli (clap, output)                  src/main.rs, src/cli/
 //!   -> runtime (tokio: sockets, timers, files)     src/runtime/
-//!        -> dht (sans-IO state machines)           src/dht/
+//!        -> dht, peer (sans-IO state machines)     src/dht/, src/peer/
 //!             -> wire (bytes <-> typed messages)   src/wire/
+//!   -> sim (discrete-event simulator of the DHT)   src/sim/
 //! ```
 //! - [`wire`]: bounded bencode scanner, 160-bit IDs, compact node and peer
-//!   formats, KRPC messages. No state, no I/O, no clock, no randomness.
+//!   formats, KRPC messages, peer-wire messages, the BEP 10 handshake and
+//!   ut_metadata, magnet URIs and metainfo. No state, no I/O, no clock, no
+//!   randomness.
 //! - [`dht`]: the Mainline DHT node (BEP 5): routing table, lookups, write
 //!   tokens, peer store, counters. Time comes in as a [`time::Timestamp`],
 //!   randomness from a seeded generator in [`dht::Config`].
+//! - [`peer`]: one peer-wire connection ([`peer::PeerSession`]) and the
+//!   assembly of verified metadata from many ([`peer::MetadataAssembler`]).
+//!   `dht` never imports `peer`.
 //! - [`runtime`]: the only place that touches sockets, `Instant::now()`,
-//!   files and OS randomness: the [`runtime::Dht`] handle and the state file.
+//!   files and OS randomness: the [`runtime::Dht`] handle, the state file,
+//!   [`runtime::fetch_metadata`] and [`runtime::PeerListener`].
+//! - [`sim`]: runs thousands of unchanged `DhtNode`s in virtual time.
 //!
 //! # Driving the sans-IO node
 //! [`dht::DhtNode`] never blocks, never reads a clock and never fails on

@@ -1161,3 +1161,62 @@ fn random_secret(rng: &mut impl Rng) -> [u8; 20] {
     rng.fill_bytes(&mut secret);
     secret
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn get_peers_sent(node: &mut DhtNode) -> usize {
+        let mut count = 0;
+        while let Some(transmit) = node.poll_transmit() {
+            if let Ok(Message {
+                body: Body::Query(Query::GetPeers { .. }),
+                ..
+            }) = krpc::decode(&transmit.bytes)
+            {
+                count += 1;
+            }
+        }
+        count
+    }
+
+    /// Advances time in maintenance-sized steps, as a runtime would.
+    fn run_until(node: &mut DhtNode, now: &mut Timestamp, until: Timestamp) -> usize {
+        let mut sent = 0;
+        while *now < until {
+            *now = node.poll_timeout().min(until).max(*now + Duration::from_millis(1));
+            node.handle_timeout(*now);
+            sent += get_peers_sent(node);
+            while node.poll_event().is_some() {}
+        }
+        sent
+    }
+
+    #[test]
+    fn repeated_announces_are_renewed_until_stopped() {
+        let config = Config {
+            rng_seed: 5,
+            ..Config::default()
+        };
+        let interval = config.reannounce_interval;
+        let mut now = Timestamp::ZERO;
+        let mut node = DhtNode::new(config, now);
+        node.restore_nodes(
+            now,
+            [NodeContact {
+                id: Id([0x42; 20]),
+                addr: "127.0.0.2:6881".parse().unwrap(),
+            }],
+        );
+        let info_hash = Id([0x99; 20]);
+        node.start_announce(now, info_hash, AnnouncePort::Explicit(7000), true).unwrap();
+        assert_eq!(get_peers_sent(&mut node), 1, "the first announce looks up the info-hash");
+        let almost = now + (interval - Duration::from_secs(10));
+        assert_eq!(run_until(&mut node, &mut now, almost), 0, "nothing before the interval");
+        let after = now + Duration::from_secs(20);
+        assert_eq!(run_until(&mut node, &mut now, after), 1, "announced again after the interval");
+        node.stop_announcing(&info_hash);
+        let much_later = now + interval * 2;
+        assert_eq!(run_until(&mut node, &mut now, much_later), 0, "stopped");
+    }
+}
