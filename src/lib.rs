@@ -39,6 +39,7 @@
 //! After any input, drain `poll_transmit` and `poll_event`, then sleep until
 //! `poll_timeout()` or the next datagram.
 #![warn(missing_docs)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod dht;
 pub mod peer;

@@ -115,3 +115,29 @@ fn ours_beats_the_libtorrent_profile_on_the_same_network() {
         ),
     );
 }
+
+#[test]
+fn ours_among_libtorrent_nodes_is_as_fast_as_among_its_own() {
+    // Only 100 of 3,000 nodes run our configuration; everyone else answers
+    // like libtorrent (k = 8 everywhere, no large far buckets).
+    let report = sim::run(SimConfig {
+        network_profile: Some(Profile::Libtorrent),
+        clients: 100,
+        ..small(5)
+    });
+    check(
+        &report,
+        report.success_rate >= 0.99,
+        "success among libtorrent nodes",
+    );
+    check(
+        &report,
+        report.time_to_complete_ms.p50 <= 800.0,
+        "completion among libtorrent nodes",
+    );
+    check(
+        &report,
+        report.queries.p50 <= 36.0,
+        "queries among libtorrent nodes",
+    );
+}

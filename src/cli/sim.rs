@@ -48,6 +48,14 @@ pub struct SimArgs {
     /// Configuration to run: ours, libtorrent, alpha3, or all (same network for each).
     #[arg(long, default_value = "all")]
     profile: String,
+    /// Run the network on this profile, and the profile(s) under test only
+    /// on `--clients` nodes (where the measured lookups start): how a client
+    /// fares among other implementations.
+    #[arg(long, value_name = "PROFILE")]
+    network_profile: Option<String>,
+    /// Nodes running the profile under test with --network-profile.
+    #[arg(long, default_value_t = 200)]
+    clients: usize,
     /// Print one JSON object per profile instead of a table.
     #[arg(long)]
     json: bool,
@@ -69,7 +77,15 @@ pub fn run(args: SimArgs) -> Result<i32> {
     if !(0.0..1.0).contains(&args.dead_share) || !(0.0..=1.0).contains(&args.loss) {
         bail!("--dead-share must be in [0, 1) and --loss in [0, 1]");
     }
+    let network_profile = match &args.network_profile {
+        None => None,
+        Some(name) => Some(Profile::from_name(name).ok_or_else(|| {
+            anyhow::anyhow!("unknown network profile {name:?}: use ours, libtorrent or alpha3")
+        })?),
+    };
     let base = SimConfig {
+        network_profile,
+        clients: args.clients,
         seed: args.seed,
         nodes: args.nodes,
         dead_share: args.dead_share,
@@ -86,13 +102,21 @@ pub fn run(args: SimArgs) -> Result<i32> {
     };
     if !args.json {
         println!(
-            "{} live nodes (+{:.0}% dead), RTT median {} ms, loss {:.0}%, churn {:.0}%/h, seed {}",
+            "{} live nodes (+{:.0}% dead), RTT median {} ms, loss {:.0}%, churn {:.0}%/h, seed {}{}",
             args.nodes,
             args.dead_share * 100.0,
             args.rtt_ms,
             args.loss * 100.0,
             args.churn_per_hour * 100.0,
-            args.seed
+            args.seed,
+            match network_profile {
+                Some(p) => format!(
+                    ", network runs {}, {} clients measured",
+                    p.name(),
+                    args.clients
+                ),
+                None => String::new(),
+            }
         );
         println!(
             "{:<11} {:>8} {:>23} {:>23} {:>16} {:>12} {:>8}",

@@ -465,7 +465,28 @@ impl Lookup {
                 .candidates
                 .iter()
                 .any(|c| matches!(c.state, CandidateState::Slow { .. }));
-        self.done = all_answered && (window.len() == k || !waiting_elsewhere);
+        // A get_peers lookup that found no peer yet also waits (until their
+        // hard timeout) for slow nodes closer than its k-th responder: the
+        // nodes that store the peers may just be slow to answer.
+        let last_in_window = self
+            .candidates
+            .iter()
+            .filter(|c| {
+                !matches!(
+                    c.state,
+                    CandidateState::Failed | CandidateState::Slow { .. }
+                )
+            })
+            .take(k)
+            .last()
+            .map(|c| c.distance);
+        let slow_closer = self.kind == LookupKind::GetPeers
+            && self.peers.is_empty()
+            && self.candidates.iter().any(|c| {
+                matches!(c.state, CandidateState::Slow { .. })
+                    && last_in_window.is_none_or(|d| c.distance < d)
+            });
+        self.done = all_answered && !slow_closer && (window.len() == k || !waiting_elsewhere);
     }
 }
 

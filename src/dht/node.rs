@@ -1184,7 +1184,10 @@ mod tests {
     fn run_until(node: &mut DhtNode, now: &mut Timestamp, until: Timestamp) -> usize {
         let mut sent = 0;
         while *now < until {
-            *now = node.poll_timeout().min(until).max(*now + Duration::from_millis(1));
+            *now = node
+                .poll_timeout()
+                .min(until)
+                .max(*now + Duration::from_millis(1));
             node.handle_timeout(*now);
             sent += get_peers_sent(node);
             while node.poll_event().is_some() {}
@@ -1209,12 +1212,25 @@ mod tests {
             }],
         );
         let info_hash = Id([0x99; 20]);
-        node.start_announce(now, info_hash, AnnouncePort::Explicit(7000), true).unwrap();
-        assert_eq!(get_peers_sent(&mut node), 1, "the first announce looks up the info-hash");
+        node.start_announce(now, info_hash, AnnouncePort::Explicit(7000), true)
+            .unwrap();
+        assert_eq!(
+            get_peers_sent(&mut node),
+            1,
+            "the first announce looks up the info-hash"
+        );
         let almost = now + (interval - Duration::from_secs(10));
-        assert_eq!(run_until(&mut node, &mut now, almost), 0, "nothing before the interval");
+        assert_eq!(
+            run_until(&mut node, &mut now, almost),
+            0,
+            "nothing before the interval"
+        );
         let after = now + Duration::from_secs(20);
-        assert_eq!(run_until(&mut node, &mut now, after), 1, "announced again after the interval");
+        assert_eq!(
+            run_until(&mut node, &mut now, after),
+            1,
+            "announced again after the interval"
+        );
         node.stop_announcing(&info_hash);
         let much_later = now + interval * 2;
         assert_eq!(run_until(&mut node, &mut now, much_later), 0, "stopped");

@@ -103,6 +103,12 @@ pub struct SimConfig {
     /// Settings that replace the profile's (for tuning experiments); the
     /// RNG seed is still drawn per node.
     pub dht_override: Option<Config>,
+    /// When set, the network runs this profile and only `clients` nodes run
+    /// the profile under test; measured lookups and joins start at those.
+    /// This is how our client fares among libtorrent-like nodes.
+    pub network_profile: Option<Profile>,
+    /// Nodes running the profile under test when `network_profile` is set.
+    pub clients: usize,
 }
 
 impl Default for SimConfig {
@@ -123,12 +129,23 @@ impl Default for SimConfig {
             lookup_deadline: Duration::from_secs(30),
             profile: Profile::Ours,
             dht_override: None,
+            network_profile: None,
+            clients: 200,
         }
     }
 }
 
 impl SimConfig {
-    /// The DHT settings each node starts with, its RNG seeded with `seed`.
+    /// The DHT settings of a node: the profile under test for clients (or
+    /// everyone, without a `network_profile`), else the network's.
+    pub fn node_config(&self, client: bool, seed: u64) -> Config {
+        match self.network_profile {
+            Some(network) if !client => network.dht_config(seed),
+            _ => self.dht_config(seed),
+        }
+    }
+
+    /// The DHT settings of the profile under test, its RNG seeded with `seed`.
     pub fn dht_config(&self, seed: u64) -> Config {
         match &self.dht_override {
             Some(config) => Config {
@@ -144,7 +161,7 @@ impl SimConfig {
         format!(
             "trackerless sim --seed {} --nodes {} --dead-share {} --rtt-ms {} --rtt-sigma {} --loss {} \
              --churn-per-hour {} --nat-share {} --swarms {} --lookups {} --lookup-interval-ms {} \
-             --bootstraps {} --profile {}",
+             --bootstraps {} --profile {}{}",
             self.seed,
             self.nodes,
             self.dead_share,
@@ -157,7 +174,15 @@ impl SimConfig {
             self.lookups,
             self.lookup_interval.as_millis(),
             self.bootstraps,
-            self.profile.name()
+            self.profile.name(),
+            match self.network_profile {
+                Some(network) => format!(
+                    " --network-profile {} --clients {}",
+                    network.name(),
+                    self.clients
+                ),
+                None => String::new(),
+            }
         )
     }
 }

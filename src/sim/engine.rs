@@ -16,8 +16,9 @@ use crate::dht::{AnnouncePort, DhtNode, Event, LookupKind, RequestId};
 use crate::time::Timestamp;
 use crate::wire::{Id, NodeContact};
 
-/// Virtual time given to the announces before the measured lookups start.
-const ANNOUNCE_PHASE: Duration = Duration::from_secs(10);
+/// The measured lookups start once every swarm's announce finished, and
+/// at the latest this long after the start.
+const ANNOUNCE_PHASE_MAX: Duration = Duration::from_secs(60);
 /// Virtual time between two measured joins.
 const BOOTSTRAP_INTERVAL: Duration = Duration::from_millis(500);
 /// Port every simulated node listens on.
@@ -39,9 +40,14 @@ pub struct Simulation {
     swarms: Vec<Swarm>,
     lookups: Vec<LookupRecord>,
     pending_lookups: HashMap<(u32, RequestId), (usize, usize)>,
+    pending_announces: HashSet<(u32, RequestId)>,
+    measure_end: Option<Timestamp>,
     bootstraps: Vec<BootstrapRecord>,
     joining: HashMap<u32, JoinState>,
     dead_at_start: usize,
+    /// Nodes running the profile under test (all live nodes without a
+    /// network profile); measured lookups and joins start at these.
+    clients: Vec<u32>,
     datagrams: u64,
     events: u64,
 }
@@ -89,6 +95,7 @@ enum Action {
         record: usize,
     },
     Churn,
+    StartMeasuring,
 }
 
 struct Queued {
@@ -134,17 +141,24 @@ impl Simulation {
             swarms: Vec::new(),
             lookups: Vec::new(),
             pending_lookups: HashMap::new(),
+            pending_announces: HashSet::new(),
+            measure_end: None,
             bootstraps: Vec::new(),
             joining: HashMap::new(),
             dead_at_start: dead,
+            clients: Vec::new(),
             datagrams: 0,
             events: 0,
             config,
         };
+        let clients = match sim.config.network_profile {
+            Some(_) => sim.config.clients.clamp(1, sim.config.nodes.max(1)),
+            None => sim.config.nodes,
+        };
         for i in 0..sim.config.nodes + dead {
             let alive = i < sim.config.nodes;
             let nat = alive && sim.rng.random::<f64>() < sim.config.nat_share;
-            sim.add_node(alive, nat);
+            sim.add_node(alive, nat, alive && i < clients);
         }
         sim.fill_routing_tables();
         sim.schedule_workload();
@@ -154,9 +168,8 @@ impl Simulation {
     /// Runs to the end of the workload and summarises it.
     pub fn run(mut self) -> SimReport {
         let wall = Instant::now();
-        let end = self.end_time();
         while let Some(Reverse(next)) = self.queue.pop() {
-            if next.at > end {
+            if self.measure_end.is_some_and(|end| next.at > end) {
                 break;
             }
             self.now = next.at;
@@ -166,13 +179,27 @@ impl Simulation {
         self.report(wall.elapsed())
     }
 
-    fn end_time(&self) -> Timestamp {
-        let lookups_end = ANNOUNCE_PHASE + self.config.lookup_interval * self.config.lookups as u32;
-        let joins_end = ANNOUNCE_PHASE + BOOTSTRAP_INTERVAL * self.config.bootstraps as u32;
-        Timestamp::ZERO + lookups_end.max(joins_end) + self.config.lookup_deadline
+    /// Schedules the measured lookups and joins from now on.
+    fn start_measuring(&mut self) {
+        if self.measure_end.is_some() {
+            return;
+        }
+        let start = self.now;
+        for record in 0..self.lookups.len() {
+            let at = start + self.config.lookup_interval * record as u32;
+            self.lookups[record].started_us = at.as_micros();
+            self.push(at, Action::Lookup { record });
+        }
+        for record in 0..self.bootstraps.len() {
+            let at = start + BOOTSTRAP_INTERVAL * record as u32;
+            self.push(at, Action::Join { record });
+        }
+        let lookups = self.config.lookup_interval * self.lookups.len() as u32;
+        let joins = BOOTSTRAP_INTERVAL * self.bootstraps.len() as u32;
+        self.measure_end = Some(start + lookups.max(joins) + self.config.lookup_deadline);
     }
 
-    fn add_node(&mut self, alive: bool, nat: bool) -> u32 {
+    fn add_node(&mut self, alive: bool, nat: bool, client: bool) -> u32 {
         let index = self.nodes.len() as u32;
         let addr = SocketAddr::new(
             IpAddr::V4(Ipv4Addr::new(
@@ -185,7 +212,7 @@ impl Simulation {
         );
         let id = Id::random(&mut self.rng);
         let node = alive.then(|| {
-            let mut config = self.config.dht_config(self.rng.random());
+            let mut config = self.config.node_config(client, self.rng.random());
             config.node_id = Some(id);
             Box::new(DhtNode::new(config, self.now))
         });
@@ -197,6 +224,9 @@ impl Simulation {
             wake_at: None,
         });
         self.by_addr.insert(addr, index);
+        if client {
+            self.clients.push(index);
+        }
         if alive {
             self.reschedule(index);
         }
@@ -213,14 +243,21 @@ impl Simulation {
             .map(|(i, n)| (n.contact.id, i as u32))
             .collect();
         sorted.sort();
-        let dht = self.config.dht_config(0);
-        let capacity = |depth: usize| {
+        let client_config = self.config.node_config(true, 0);
+        let network_config = self.config.node_config(false, 0);
+        let capacity = |client: bool, depth: usize| {
+            let dht = if client {
+                &client_config
+            } else {
+                &network_config
+            };
             dht.far_bucket_sizes
                 .get(depth)
                 .copied()
                 .unwrap_or(0)
                 .max(dht.bucket_size)
         };
+        let is_client: HashSet<u32> = self.clients.iter().copied().collect();
         for index in 0..self.nodes.len() {
             if self.nodes[index].node.is_none() {
                 continue;
@@ -235,7 +272,9 @@ impl Simulation {
                 }
                 let (low, high) = prefix_range(&own, depth, true);
                 let bucket = range_of(&sorted, &low, &high);
-                let take = bucket.len().min(capacity(depth));
+                let take = bucket
+                    .len()
+                    .min(capacity(is_client.contains(&(index as u32)), depth));
                 for offset in rand::seq::index::sample(&mut self.rng, bucket.len(), take) {
                     let member = sorted[bucket.start + offset].1;
                     contacts.push(self.nodes[member as usize].contact);
@@ -260,19 +299,9 @@ impl Simulation {
             let at = Timestamp::ZERO + Duration::from_millis(10) * swarm as u32;
             self.push(at, Action::Announce { node, swarm });
         }
-        for record in 0..self.config.lookups {
-            let at = Timestamp::ZERO + ANNOUNCE_PHASE + self.config.lookup_interval * record as u32;
-            self.lookups.push(LookupRecord {
-                started_us: at.as_micros(),
-                ..LookupRecord::default()
-            });
-            self.push(at, Action::Lookup { record });
-        }
-        for record in 0..self.config.bootstraps {
-            let at = Timestamp::ZERO + ANNOUNCE_PHASE + BOOTSTRAP_INTERVAL * record as u32;
-            self.bootstraps.push(BootstrapRecord::default());
-            self.push(at, Action::Join { record });
-        }
+        self.lookups = vec![LookupRecord::default(); self.config.lookups];
+        self.bootstraps = vec![BootstrapRecord::default(); self.config.bootstraps];
+        self.push(Timestamp::ZERO + ANNOUNCE_PHASE_MAX, Action::StartMeasuring);
         if self.config.churn_per_hour > 0.0 {
             let at = self.next_churn_at();
             self.push(at, Action::Churn);
@@ -311,21 +340,24 @@ impl Simulation {
                 }
                 self.after_input(node);
             }
+            Action::StartMeasuring => self.start_measuring(),
             Action::Announce { node, swarm } => {
                 self.mix(3, node, &[]);
                 let info_hash = self.swarms[swarm].info_hash;
-                if let Some(dht) = self.nodes[node as usize].node.as_mut() {
-                    let _ = dht.start_announce(
+                if let Some(dht) = self.nodes[node as usize].node.as_mut()
+                    && let Ok(request) = dht.start_announce(
                         self.now,
                         info_hash,
                         AnnouncePort::Explicit(SIM_PORT),
                         false,
-                    );
+                    )
+                {
+                    self.pending_announces.insert((node, request));
                 }
                 self.after_input(node);
             }
             Action::Lookup { record } => {
-                let node = self.random_live_node();
+                let node = self.random_live_client();
                 let swarm = self.rng.random_range(0..self.swarms.len());
                 self.mix(4, node, &[]);
                 self.start_measured_lookup(node, swarm, record);
@@ -333,7 +365,7 @@ impl Simulation {
             }
             Action::Join { record } => {
                 let entry = self.random_live_node();
-                let node = self.add_node(true, false);
+                let node = self.add_node(true, false, true);
                 let swarm = self.rng.random_range(0..self.swarms.len());
                 self.mix(5, node, &[]);
                 self.joining.insert(
@@ -357,7 +389,8 @@ impl Simulation {
                     self.nodes[leaving as usize].node = None;
                 }
                 let entry = self.random_live_node();
-                let node = self.add_node(true, false);
+                let client = self.config.network_profile.is_none();
+                let node = self.add_node(true, false, client);
                 let entry_addr = self.nodes[entry as usize].contact.addr;
                 if let Some(dht) = self.nodes[node as usize].node.as_mut() {
                     dht.bootstrap(self.now, vec![entry_addr]);
@@ -460,7 +493,15 @@ impl Simulation {
                     }
                 }
             }
-            Event::AnnounceDone { .. } | Event::Pong { .. } | Event::BootstrapFailed { .. } => {}
+            Event::AnnounceDone { request, .. } => {
+                if self.pending_announces.remove(&(index, request))
+                    && self.pending_announces.is_empty()
+                {
+                    // Every swarm is announced: measure from the next instant.
+                    self.start_measuring();
+                }
+            }
+            Event::Pong { .. } | Event::BootstrapFailed { .. } => {}
         }
     }
 
@@ -497,6 +538,15 @@ impl Simulation {
     fn random_live_node(&mut self) -> u32 {
         loop {
             let index = self.rng.random_range(0..self.nodes.len()) as u32;
+            if self.nodes[index as usize].node.is_some() {
+                return index;
+            }
+        }
+    }
+
+    fn random_live_client(&mut self) -> u32 {
+        loop {
+            let index = self.clients[self.rng.random_range(0..self.clients.len())];
             if self.nodes[index as usize].node.is_some() {
                 return index;
             }
@@ -583,6 +633,16 @@ impl Simulation {
             dead_nodes: self.dead_at_start,
             lookups: self.lookups.len(),
             success_rate: ratio(successes, self.lookups.len()),
+            completed_without_peer: self
+                .lookups
+                .iter()
+                .filter(|r| !r.success && r.completed.is_some())
+                .count(),
+            unfinished: self
+                .lookups
+                .iter()
+                .filter(|r| !r.success && r.completed.is_none())
+                .count(),
             time_to_complete_ms: Percentiles::of(complete),
             time_to_first_peer_ms: Percentiles::of(first_peer),
             queries: Percentiles::of(queries),

@@ -77,6 +77,10 @@ pub struct SimReport {
     pub lookups: usize,
     /// Share of lookups that found the announced peer in time (0..1).
     pub success_rate: f64,
+    /// Lookups that finished (the k closest answered) without the peer.
+    pub completed_without_peer: usize,
+    /// Lookups that neither finished nor found the peer in time.
+    pub unfinished: usize,
     /// Virtual ms from start to completion (completed lookups).
     pub time_to_complete_ms: Percentiles,
     /// Virtual ms from start to the first peer (successful lookups).
