@@ -93,37 +93,19 @@ pub fn run() -> Result<i32> {
         .with_max_level(level)
         .with_writer(std::io::stderr)
         .init();
-    // The simulator is synchronous and single-threaded: no runtime needed.
-    let command = match cli.command {
-        Command::Sim(args) => return sim::run(args),
-        Command::Node(args) => Network::Node(args),
-        Command::Lookup(args) => Network::Lookup(args),
-        Command::Announce(args) => Network::Announce(args),
-        Command::Metadata(args) => Network::Metadata(args),
-        Command::Ping(args) => Network::Ping(args),
-        Command::Demo(args) => Network::Demo(args),
-    };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
-        match command {
-            Network::Node(args) => node::run(args).await,
-            Network::Lookup(args) => lookup::run(args).await,
-            Network::Announce(args) => announce::run(args).await,
-            Network::Metadata(args) => metadata::run(args).await,
-            Network::Ping(args) => ping::run(args).await,
-            Network::Demo(args) => demo::run(args).await,
+        match cli.command {
+            Command::Node(args) => node::run(args).await,
+            Command::Lookup(args) => lookup::run(args).await,
+            Command::Announce(args) => announce::run(args).await,
+            Command::Metadata(args) => metadata::run(args).await,
+            Command::Ping(args) => ping::run(args).await,
+            Command::Demo(args) => demo::run(args).await,
+            // Synchronous and single-threaded: it never touches the runtime.
+            Command::Sim(args) => sim::run(args),
         }
     })
-}
-
-/// The commands that need the tokio runtime.
-enum Network {
-    Node(node::NodeArgs),
-    Lookup(lookup::LookupArgs),
-    Announce(announce::AnnounceArgs),
-    Metadata(metadata::MetadataArgs),
-    Ping(ping::PingArgs),
-    Demo(demo::DemoArgs),
 }
 
 /// Reads an info-hash given as 40 hex digits, 32 base32 characters or a
