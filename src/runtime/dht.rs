@@ -243,6 +243,9 @@ impl Dht {
 
     /// Starts a get_peers lookup for `info_hash`; peers stream as they arrive.
     pub async fn lookup(&self, info_hash: InfoHash) -> Result<LookupStream, DhtError> {
+        // Unbounded in type only: the node reports each peer once and at most
+        // `lookup_peers_max` of them, plus one summary, and a bounded channel
+        // would let a slow reader stall the node task.
         let (events, receiver) = mpsc::unbounded_channel();
         let (reply, answer) = oneshot::channel();
         self.send(Command::Lookup {

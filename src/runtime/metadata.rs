@@ -26,6 +26,9 @@ use crate::wire::metainfo::{Metainfo, MetainfoError};
 pub struct FetchSettings {
     /// Peer connections at once.
     pub connections_max: usize,
+    /// Distinct peer addresses remembered; later ones are ignored (a swarm
+    /// this large has long since delivered the metadata, or never will).
+    pub peers_max: usize,
     /// A TCP connect slower than this is abandoned.
     pub connect_timeout: Duration,
     /// Give up after this long.
@@ -42,6 +45,7 @@ impl Default for FetchSettings {
     fn default() -> FetchSettings {
         FetchSettings {
             connections_max: 32,
+            peers_max: 5000,
             connect_timeout: Duration::from_secs(3),
             timeout: Duration::from_secs(60),
             bind_ip: None,
@@ -223,7 +227,7 @@ impl Fetch {
         if self.first_peer.is_none() {
             self.first_peer = Some(self.started.elapsed());
         }
-        if self.seen.insert(addr) {
+        if self.seen.len() < self.settings.peers_max && self.seen.insert(addr) {
             self.queue.push_back(addr);
         }
     }
