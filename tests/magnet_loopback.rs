@@ -8,42 +8,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{loopback, loopback_network, start_node, within};
-use rand::{Rng, SeedableRng};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use trackerless::dht::AnnouncePort;
 use trackerless::runtime::{FetchSettings, PeerListener, fetch_metadata};
 use trackerless::wire::extension::{METADATA_PIECE_SIZE, MetadataMessage};
 use trackerless::wire::magnet::{Magnet, PeerAddress};
-use trackerless::wire::metainfo::{FileLayout, Info, Metainfo};
 use trackerless::wire::peer::{Handshake, PeerMessage, decode_frame};
-
-/// A torrent whose info dictionary spans several 16 KiB metadata pieces.
-fn torrent(seed: u64, pieces: usize) -> Metainfo {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let hashes = (0..pieces)
-        .map(|_| {
-            let mut h = [0u8; 20];
-            rng.fill_bytes(&mut h);
-            h
-        })
-        .collect();
-    let info = Info {
-        name: format!("demo-{seed}.bin"),
-        piece_length: 16 * 1024,
-        pieces: hashes,
-        files: FileLayout::Single {
-            length: pieces as u64 * 16 * 1024,
-        },
-        private: false,
-    };
-    Metainfo::new(info).unwrap()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metadata_comes_through_our_dht_from_our_seeder() {
     let nodes = loopback_network(3, 1, 10, 5000).await;
-    let metainfo = torrent(1, 3000);
+    let metainfo = common::random_torrent(1, 3000);
     assert!(
         metainfo.raw_info().len() > 3 * METADATA_PIECE_SIZE,
         "several metadata pieces"
@@ -179,7 +155,7 @@ async fn hostile_peer(ip: std::net::IpAddr, lie: Lie, metadata: Arc<Vec<u8>>) ->
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_metadata_peers_are_dropped_and_an_honest_one_delivers() {
-    let metainfo = torrent(2, 2000);
+    let metainfo = common::random_torrent(2, 2000);
     let metadata = Arc::new(metainfo.raw_info().to_vec());
     let ip = loopback(3, 2, 1);
     let mut peers = Vec::new();
@@ -219,7 +195,7 @@ async fn hostile_metadata_peers_are_dropped_and_an_honest_one_delivers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_kind_of_liar_is_dropped_and_nothing_unverified_is_returned() {
-    let metainfo = torrent(3, 2000);
+    let metainfo = common::random_torrent(3, 2000);
     let metadata = Arc::new(metainfo.raw_info().to_vec());
     let ip = loopback(3, 3, 1);
     let mut magnet = Magnet::new(metainfo.info_hash());

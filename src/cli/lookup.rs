@@ -24,15 +24,8 @@ pub async fn run(args: LookupArgs) -> Result<i32> {
     let info_hash = parse_info_hash(&args.target)?;
     let json = args.network.json;
     let dht = args.network.start_dht().await?;
-    let started = Instant::now();
-    let bootstrap = dht.bootstrap().await?;
-    if !bootstrap.reached && !json {
-        eprintln!(
-            "warning: no DHT node answered ({} entry points); the lookup will find nothing",
-            bootstrap.entry_points
-        );
-    }
-    let bootstrap_time = started.elapsed();
+    // The lookup asks the entry points directly; the bootstrap round goes on beside it.
+    dht.start_bootstrap().await?;
     let mut stream = dht.lookup(info_hash).await?;
     let lookup_started = Instant::now();
     let mut found = 0usize;
@@ -65,19 +58,20 @@ pub async fn run(args: LookupArgs) -> Result<i32> {
                 "nodes_queried": summary.queried,
                 "responses": summary.responses,
                 "failures": summary.failures,
-                "bootstrap_ms": output::millis(bootstrap_time),
                 "lookup_ms": output::millis(summary.elapsed),
                 "time_to_first_peer_ms": summary.time_to_first_peer.map(output::millis),
             }
         }));
     } else {
+        if summary.responses == 0 {
+            eprintln!("no DHT node answered: check --bootstrap and the network");
+        }
         eprintln!(
-            "{found} peer{} for {info_hash} | {} nodes queried, {} answered | lookup {} (bootstrap {})",
+            "{found} peer{} for {info_hash} | {} nodes queried, {} answered | lookup {}",
             if found == 1 { "" } else { "s" },
             summary.queried,
             summary.responses,
             output::duration(summary.elapsed),
-            output::duration(bootstrap_time),
         );
     }
     dht.shutdown().await;

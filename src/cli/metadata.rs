@@ -45,10 +45,9 @@ pub async fn run(args: MetadataArgs) -> Result<i32> {
     if !json {
         eprintln!("looking up peers for {} ...", magnet.info_hash);
     }
-    let bootstrap = dht.bootstrap().await?;
-    if !bootstrap.reached && magnet.peers.is_empty() && !json {
-        eprintln!("warning: no DHT node answered; waiting for entry points to come up");
-    }
+    // The fetch's lookup starts from the entry points at once; the rest of
+    // the bootstrap round goes on beside it.
+    dht.start_bootstrap().await?;
     let settings = FetchSettings {
         bind_ip: Some(args.network.bind.ip()).filter(|ip| !ip.is_unspecified()),
         timeout: Duration::from_secs(args.timeout),
@@ -58,7 +57,15 @@ pub async fn run(args: MetadataArgs) -> Result<i32> {
     let fetched = match fetch_metadata(&dht, &magnet, &settings).await {
         Ok(fetched) => fetched,
         Err(error @ FetchError::Timeout { .. }) => {
+            let known = dht
+                .stats()
+                .await
+                .map(|s| s.routing_table_nodes)
+                .unwrap_or(0);
             dht.shutdown().await;
+            if known == 0 && !json {
+                eprintln!("no DHT node answered: check --bootstrap and the network");
+            }
             if json {
                 output::json_line(
                     &json!({ "info_hash": magnet.info_hash.to_hex(), "error": error.to_string() }),

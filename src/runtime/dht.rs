@@ -241,6 +241,15 @@ impl Dht {
         answer.await.map_err(|_| DhtError::Stopped)
     }
 
+    /// Starts a bootstrap round and returns at once. Lookups started
+    /// meanwhile ask the entry points directly, so a one-shot command (a
+    /// magnet, a lookup) need not wait for the whole round, whose end is set
+    /// by its slowest or deadest node.
+    pub async fn start_bootstrap(&self) -> Result<(), DhtError> {
+        let (reply, _ignored) = oneshot::channel();
+        self.send(Command::Bootstrap(reply)).await
+    }
+
     /// Starts a get_peers lookup for `info_hash`; peers stream as they arrive.
     pub async fn lookup(&self, info_hash: InfoHash) -> Result<LookupStream, DhtError> {
         // Unbounded in type only: the node reports each peer once and at most

@@ -13,6 +13,16 @@ use super::within;
 /// The Python that has Debian's libtorrent module.
 const PYTHON: &str = "/usr/bin/python3";
 
+/// A torrent a libtorrent session seeds.
+pub struct Seeding {
+    /// The v1 info-hash, 40 lowercase hex digits.
+    pub info_hash: String,
+    /// The seeding session's `IP:PORT`.
+    pub peer: std::net::SocketAddr,
+    /// The `.torrent` libtorrent wrote (gone once the swarm quits).
+    pub torrent_file: std::path::PathBuf,
+}
+
 /// A running swarm of libtorrent sessions.
 pub struct LibtorrentSwarm {
     child: Child,
@@ -104,6 +114,67 @@ impl LibtorrentSwarm {
         self.send(json!({"cmd": "add_node", "addr": addr.to_string()}))
             .await;
         self.expect_event("ok").await;
+    }
+
+    /// Seeds a fresh v1 torrent of `size_mib` MiB of random bytes with
+    /// `piece_kib` KiB pieces from session `session`, and waits until
+    /// libtorrent seeds it.
+    pub async fn seed(&mut self, session: usize, size_mib: u32, piece_kib: u32) -> Seeding {
+        self.send(json!({
+            "cmd": "seed",
+            "session": session,
+            "size_mib": size_mib,
+            "piece_kib": piece_kib,
+        }))
+        .await;
+        let event = self.expect_event("seeding").await;
+        Seeding {
+            info_hash: event["info_hash"].as_str().expect("info_hash").to_string(),
+            peer: event["peer"]
+                .as_str()
+                .expect("peer")
+                .parse()
+                .expect("peer address"),
+            torrent_file: event["torrent_file"].as_str().expect("torrent_file").into(),
+        }
+    }
+
+    /// Starts one more session on `ip` (ephemeral port), told every other
+    /// session's address; returns its index.
+    pub async fn fresh_session(&mut self, ip: &str) -> usize {
+        self.send(json!({"cmd": "fresh_session", "ip": ip})).await;
+        let event = self.expect_event("ok").await;
+        assert_eq!(event["cmd"], "fresh_session", "unexpected reply {event}");
+        event["session"].as_u64().expect("session index") as usize
+    }
+
+    /// Adds the magnet of `info_hash` (40 hex digits) to session `session`,
+    /// which then looks for peers and fetches the metadata.
+    pub async fn find(&mut self, session: usize, info_hash: &str) {
+        self.send(json!({"cmd": "find", "session": session, "info_hash": info_hash}))
+            .await;
+        let event = self.expect_event("ok").await;
+        assert_eq!(event["cmd"], "find", "unexpected reply {event}");
+    }
+
+    /// Waits until a session that ran `find` for `info_hash` has its
+    /// metadata (verified by libtorrent); returns the seconds from the find
+    /// command to libtorrent's `metadata_received_alert`.
+    pub async fn expect_metadata(&mut self, info_hash: &str) -> f64 {
+        loop {
+            let event = self.expect_event("metadata").await;
+            if event["info_hash"].as_str() == Some(info_hash) {
+                return event["elapsed_s"].as_f64().expect("elapsed_s");
+            }
+        }
+    }
+
+    /// Removes `info_hash` from session `session` (it stops announcing it).
+    pub async fn remove(&mut self, session: usize, info_hash: &str) {
+        self.send(json!({"cmd": "remove", "session": session, "info_hash": info_hash}))
+            .await;
+        let event = self.expect_event("ok").await;
+        assert_eq!(event["cmd"], "remove", "unexpected reply {event}");
     }
 
     /// Stops the sessions.

@@ -4,8 +4,10 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
 
+use rand::{Rng, SeedableRng};
 use trackerless::dht::Config;
 use trackerless::runtime::{Dht, DhtSettings};
+use trackerless::wire::metainfo::{FileLayout, Info, Metainfo};
 
 /// Upper bound on any single await in a test: a safety net against hangs,
 /// never a synchronisation device.
@@ -54,6 +56,30 @@ pub async fn loopback_network(a: u8, b: u8, count: u8, seed: u64) -> Vec<Dht> {
         nodes.push(node);
     }
     nodes
+}
+
+/// A torrent of `pieces` 16 KiB pieces with random piece hashes: for a
+/// metadata transfer only the info dictionary matters, and 3,000 pieces
+/// make one of several 16 KiB ut_metadata pieces.
+pub fn random_torrent(seed: u64, pieces: usize) -> Metainfo {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let hashes = (0..pieces)
+        .map(|_| {
+            let mut h = [0u8; 20];
+            rng.fill_bytes(&mut h);
+            h
+        })
+        .collect();
+    let info = Info {
+        name: format!("random-{seed}.bin"),
+        piece_length: 16 * 1024,
+        pieces: hashes,
+        files: FileLayout::Single {
+            length: pieces as u64 * 16 * 1024,
+        },
+        private: false,
+    };
+    Metainfo::new(info).expect("a valid generated torrent")
 }
 
 #[cfg(feature = "interop")]
