@@ -1235,4 +1235,47 @@ mod tests {
         let much_later = now + interval * 2;
         assert_eq!(run_until(&mut node, &mut now, much_later), 0, "stopped");
     }
+
+    #[test]
+    fn a_bootstrap_that_reaches_nobody_is_retried_with_growing_backoff() {
+        let config = Config {
+            rng_seed: 9,
+            ..Config::default()
+        };
+        let mut now = Timestamp::ZERO;
+        let mut node = DhtNode::new(config, now);
+        let router: SocketAddr = "127.0.0.9:6881".parse().unwrap();
+        node.bootstrap(now, vec![router]);
+        let mut retries = Vec::new();
+        let mut queries_to_router = 0;
+        while now < Timestamp::ZERO + Duration::from_secs(60) {
+            while let Some(transmit) = node.poll_transmit() {
+                queries_to_router += usize::from(transmit.to == router);
+            }
+            while let Some(event) = node.poll_event() {
+                if let Event::BootstrapFailed { retry_in } = event {
+                    retries.push(retry_in);
+                }
+            }
+            now = node.poll_timeout().max(now + Duration::from_millis(1));
+            node.handle_timeout(now);
+        }
+        assert_eq!(
+            retries[..3],
+            [Duration::from_secs(5), Duration::from_secs(10), Duration::from_secs(20)],
+            "backoff doubles"
+        );
+        assert_eq!(queries_to_router, retries.len(), "one query to the router per round");
+        // Meanwhile the node still answers.
+        let ping = Message {
+            transaction_id: TransactionId::new(b"pp").unwrap(),
+            body: Body::Query(Query::Ping { id: Id([1; 20]) }),
+            client_version: None,
+            requester_addr: None,
+            read_only: false,
+        };
+        node.handle_datagram(now, "127.0.0.7:7000".parse().unwrap(), &ping.encode());
+        let reply = node.poll_transmit().map(|t| krpc::decode(&t.bytes).unwrap());
+        assert!(matches!(reply, Some(Message { body: Body::Response(_), .. })));
+    }
 }
