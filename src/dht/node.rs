@@ -1262,10 +1262,18 @@ mod tests {
         }
         assert_eq!(
             retries[..3],
-            [Duration::from_secs(5), Duration::from_secs(10), Duration::from_secs(20)],
+            [
+                Duration::from_secs(5),
+                Duration::from_secs(10),
+                Duration::from_secs(20)
+            ],
             "backoff doubles"
         );
-        assert_eq!(queries_to_router, retries.len(), "one query to the router per round");
+        assert_eq!(
+            queries_to_router,
+            retries.len(),
+            "one query to the router per round"
+        );
         // Meanwhile the node still answers.
         let ping = Message {
             transaction_id: TransactionId::new(b"pp").unwrap(),
@@ -1275,7 +1283,15 @@ mod tests {
             read_only: false,
         };
         node.handle_datagram(now, "127.0.0.7:7000".parse().unwrap(), &ping.encode());
-        let reply = node.poll_transmit().map(|t| krpc::decode(&t.bytes).unwrap());
-        assert!(matches!(reply, Some(Message { body: Body::Response(_), .. })));
+        let answered = std::iter::from_fn(|| node.poll_transmit()).any(|t| {
+            matches!(
+                krpc::decode(&t.bytes),
+                Ok(Message {
+                    body: Body::Response(_),
+                    ..
+                })
+            )
+        });
+        assert!(answered, "the ping got a response");
     }
 }
