@@ -99,6 +99,9 @@ pub struct MetadataAssembler {
     /// so a second failure names the liar.
     single_source: bool,
     source: Option<PeerKey>,
+    /// Requests outstanding when an attempt was restarted: their late
+    /// answers are ignored, not held against the (possibly honest) sender.
+    stale: HashSet<(PeerKey, u32)>,
 }
 
 impl MetadataAssembler {
@@ -116,6 +119,7 @@ impl MetadataAssembler {
             received_bytes: 0,
             single_source: false,
             source: None,
+            stale: HashSet::new(),
         }
     }
 
@@ -132,6 +136,7 @@ impl MetadataAssembler {
             Some(expected) if expected != size => {
                 // Remember the claim: if the current size turns out wrong,
                 // this peer may be the honest one.
+                self.remove_peer(peer);
                 self.peers.insert(
                     peer,
                     PeerState {
@@ -146,13 +151,20 @@ impl MetadataAssembler {
             }
             Some(_) => {}
         }
-        self.peers.insert(
-            peer,
-            PeerState {
-                size,
-                ..PeerState::default()
-            },
-        );
+        match self.peers.get(&peer) {
+            // A repeated extended handshake: keep its requests and counts.
+            Some(state) if state.size == size => {}
+            _ => {
+                self.remove_peer(peer);
+                self.peers.insert(
+                    peer,
+                    PeerState {
+                        size,
+                        ..PeerState::default()
+                    },
+                );
+            }
+        }
         Ok(())
     }
 
@@ -225,6 +237,9 @@ impl MetadataAssembler {
     ) -> Result<Completion, AssemblyError> {
         let size = self.size.ok_or(AssemblyError::UnexpectedPiece(piece))?;
         let asked = self.take_request(peer, piece);
+        if !asked && self.stale.remove(&(peer, piece)) {
+            return Ok(Completion::Incomplete);
+        }
         if !asked || metadata_piece_len(size, piece) != Some(data.len()) {
             return Err(AssemblyError::UnexpectedPiece(piece));
         }
@@ -277,6 +292,7 @@ impl MetadataAssembler {
             requests.retain(|(p, _)| *p != peer);
         }
         self.in_flight.retain(|_, r| !r.is_empty());
+        self.stale.retain(|(p, _)| *p != peer);
         self.peers.remove(&peer);
         if self.source == Some(peer) {
             self.source = None;
@@ -299,6 +315,12 @@ impl MetadataAssembler {
     }
 
     fn start(&mut self, size: usize) {
+        for (piece, requests) in std::mem::take(&mut self.in_flight) {
+            for (peer, _) in requests {
+                // Bounded: at most requests_per_peer_max per connected peer.
+                self.stale.insert((peer, piece));
+            }
+        }
         let count = metadata_piece_count(size);
         debug_assert!(count * METADATA_PIECE_SIZE >= size);
         self.size = Some(size);
@@ -492,6 +514,60 @@ mod tests {
                 .unwrap();
         }
         assert_eq!(result, Completion::Verified(bytes));
+    }
+
+    #[test]
+    fn a_repeated_handshake_keeps_the_request_limit() {
+        let (bytes, hash) = metadata(4 * METADATA_PIECE_SIZE);
+        let limits = AssemblerLimits {
+            requests_per_peer_max: 1,
+            ..AssemblerLimits::default()
+        };
+        let mut assembler = MetadataAssembler::new(hash, limits);
+        assembler.add_peer(1, bytes.len()).unwrap();
+        assert!(assembler.next_request(Timestamp::ZERO, 1).is_some());
+        assembler.add_peer(1, bytes.len()).unwrap();
+        assert_eq!(
+            assembler.next_request(Timestamp::ZERO, 1),
+            None,
+            "still one in flight"
+        );
+    }
+
+    #[test]
+    fn a_late_piece_from_before_a_restart_is_ignored_not_held_against_its_sender() {
+        let (bytes, hash) = metadata(3 * METADATA_PIECE_SIZE);
+        let limits = AssemblerLimits::default();
+        let mut assembler = MetadataAssembler::new(hash, limits);
+        let t0 = Timestamp::ZERO;
+        assembler.add_peer(1, bytes.len()).unwrap();
+        assembler.add_peer(2, bytes.len()).unwrap();
+        let asked: Vec<u32> = std::iter::from_fn(|| assembler.next_request(t0, 1)).collect();
+        assert_eq!(asked, vec![0, 1, 2]);
+        for piece in [0, 1] {
+            assert_eq!(
+                assembler.on_piece(1, piece, piece_of(&bytes, piece)),
+                Ok(Completion::Incomplete)
+            );
+        }
+        // Piece 2 times out at peer 1 and goes to peer 2, who lies.
+        let later = t0 + limits.request_timeout;
+        assert_eq!(assembler.next_request(later, 2), Some(2));
+        let garbage = vec![0; piece_of(&bytes, 2).len()];
+        assert_eq!(
+            assembler.on_piece(2, 2, garbage),
+            Ok(Completion::HashMismatch { distrusted: vec![] })
+        );
+        // Peer 1's answer to the request from before the restart comes late:
+        // ignored, not a protocol violation.
+        assert_eq!(
+            assembler.on_piece(1, 2, piece_of(&bytes, 2)),
+            Ok(Completion::Incomplete)
+        );
+        assert_eq!(
+            assembler.on_piece(1, 2, piece_of(&bytes, 2)),
+            Err(AssemblyError::UnexpectedPiece(2))
+        );
     }
 
     #[test]

@@ -21,6 +21,10 @@ use crate::wire::peer::{
 
 /// The id we ask peers to send ut_metadata messages under.
 pub const OUR_UT_METADATA_ID: u8 = 1;
+/// Bytes an incoming peer may send after its handshake before we accept
+/// it: one message of the largest size (the owner normally accepts at once).
+pub const AWAITING_ACCEPT_BUFFER_MAX: usize =
+    crate::wire::peer::MESSAGE_SIZE_MAX + crate::wire::peer::LENGTH_PREFIX_LEN;
 /// Metadata requests we answer per connection before refusing more: a
 /// peer needs each piece once; more is a peer trying to use us as a pump.
 pub const METADATA_REQUESTS_SERVED_MAX: usize = 4 * 1920;
@@ -94,8 +98,9 @@ pub enum SessionError {
     /// The peer's handshake names another torrent.
     #[error("peer answered for another torrent")]
     WrongInfoHash,
-    /// The peer sent an extended message before its handshake, or a
-    /// second BitTorrent handshake, or data we never asked for.
+    /// The peer broke the protocol's order: an extended message before its
+    /// extended handshake, metadata sent to a peer that has it, a metadata
+    /// request without advertising ut_metadata, or a flood before we accepted.
     #[error("peer misbehaved: {0}")]
     Misbehaved(&'static str),
     /// The peer does not support what we need (extension protocol, ut_metadata).
@@ -166,17 +171,21 @@ impl PeerSession {
     /// For an incoming session after [`SessionEvent::Handshake`]: answer
     /// with our handshake, serving `metadata` (the info dictionary) if we
     /// have it.
-    pub fn accept(&mut self, metadata: Option<Arc<Vec<u8>>>) {
+    ///
+    /// Messages the peer sent right behind its handshake are processed now;
+    /// an error among them means: close the connection.
+    pub fn accept(&mut self, metadata: Option<Arc<Vec<u8>>>) -> Result<(), SessionError> {
         if self.state != State::AwaitingAccept {
-            return;
+            return Ok(());
         }
         let Some(info_hash) = self.info_hash else {
-            return;
+            return Ok(());
         };
         self.metadata = metadata;
         self.send_handshake(info_hash);
         self.state = State::Open;
         self.send_extended_handshake();
+        self.consume()
     }
 
     /// Feeds received bytes. An error means: close the connection.
@@ -186,6 +195,13 @@ impl PeerSession {
     /// [`MESSAGE_SIZE_MAX`](crate::wire::peer::MESSAGE_SIZE_MAX) is refused
     /// before its payload is buffered.
     pub fn handle_bytes(&mut self, bytes: &[u8]) -> Result<(), SessionError> {
+        if self.state == State::AwaitingAccept
+            && self.buffer.len() + bytes.len() > AWAITING_ACCEPT_BUFFER_MAX
+        {
+            return Err(SessionError::Misbehaved(
+                "sent more than a message before our handshake",
+            ));
+        }
         self.buffer.extend_from_slice(bytes);
         self.consume()
     }
@@ -426,7 +442,7 @@ mod tests {
             server.poll_event(),
             Some(SessionEvent::Handshake { info_hash, extensions: true, .. }) if info_hash == hash
         ));
-        server.accept(Some(Arc::new(metadata.clone())));
+        server.accept(Some(Arc::new(metadata.clone()))).unwrap();
         pump(&mut fetcher, &mut server).unwrap();
         let mut size = None;
         while let Some(event) = fetcher.poll_event() {
@@ -463,7 +479,7 @@ mod tests {
         let mut fetcher = PeerSession::outgoing(config(1), hash, None);
         let mut server = PeerSession::incoming(config(2));
         pump(&mut fetcher, &mut server).unwrap();
-        server.accept(None);
+        server.accept(None).unwrap();
         pump(&mut fetcher, &mut server).unwrap();
         while fetcher.poll_event().is_some() {}
         // It announced no size, so any piece is in range as far as we know.
@@ -473,6 +489,44 @@ mod tests {
             fetcher.poll_event(),
             Some(SessionEvent::MetadataRejected { piece: 0 })
         );
+    }
+
+    #[test]
+    fn messages_right_behind_the_handshake_are_processed_on_accept() {
+        let hash = InfoHash::default();
+        let mut server = PeerSession::incoming(config(2));
+        let mut hello = Handshake::new(hash, [3; 20]);
+        hello.set_extension_protocol(true);
+        let mut bytes = hello.encode().to_vec();
+        let payload = b"d1:md11:ut_metadatai3eee".to_vec();
+        PeerMessage::Extended { id: 0, payload }.encode(&mut bytes);
+        server.handle_bytes(&bytes).unwrap();
+        assert!(matches!(
+            server.poll_event(),
+            Some(SessionEvent::Handshake { .. })
+        ));
+        assert_eq!(server.poll_event(), None, "nothing before accept");
+        server.accept(None).unwrap();
+        assert!(matches!(
+            server.poll_event(),
+            Some(SessionEvent::ExtendedHandshake {
+                ut_metadata: true,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_flood_before_accept_is_refused() {
+        let mut server = PeerSession::incoming(config(2));
+        server
+            .handle_bytes(&Handshake::new(InfoHash::default(), [3; 20]).encode())
+            .unwrap();
+        let flood = vec![0u8; AWAITING_ACCEPT_BUFFER_MAX + 1];
+        assert!(matches!(
+            server.handle_bytes(&flood),
+            Err(SessionError::Misbehaved(_))
+        ));
     }
 
     #[test]

@@ -118,7 +118,7 @@ async fn serve(mut stream: TcpStream, torrents: &Registry) -> Result<(), PeerIoE
                     // Not a torrent of ours: BEP 3 says drop the connection.
                     return Ok(());
                 }
-                session.accept(metadata);
+                session.accept(metadata)?;
             }
         }
         peer_io::flush(&mut stream, &mut session).await?;
