@@ -91,12 +91,10 @@ impl LibtorrentSwarm {
     pub async fn expect_event(&mut self, name: &str) -> Value {
         within(&format!("libtorrent event {name}"), async {
             loop {
-                let line = self
-                    .lines
-                    .next_line()
-                    .await
-                    .expect("read harness stdout")
-                    .unwrap_or_else(|| panic!("libtorrent harness exited before {name} (is python3-libtorrent installed?)"));
+                let Some(line) = self.lines.next_line().await.expect("read harness stdout") else {
+                    let status = self.child.wait().await;
+                    panic!("libtorrent harness exited ({status:?}) before {name} (is python3-libtorrent installed?)");
+                };
                 let event: Value = serde_json::from_str(&line).expect("harness prints JSON");
                 if event["event"] == "error" {
                     panic!("libtorrent harness error: {event}");

@@ -51,6 +51,11 @@ MASK = (C.error_notification | C.status_notification | C.dht_notification | C.co
         | C.peer_notification | C.dht_operation_notification | C.storage_notification
         | C.tracker_notification | C.ip_block_notification)
 out_lock, state_lock = threading.RLock(), threading.Lock()  # out_lock may nest (see find)
+# Every libtorrent call but wait_for_alert holds this lock. With calls from
+# the alert threads, the ticker and the command loop at once, the binding
+# crashed (SIGSEGV) now and then under CPU load; serialised, it does not.
+# Lock order: lt_lock, then out_lock, then state_lock.
+lt_lock = threading.RLock()
 announce = []      # (session, handle, info-hash to dht_get_peers or None), redone every second
 finds = {}         # (session index, v1 hex info-hash) -> set of peers already reported
 find_started = {}  # (session index, v1 hex info-hash) -> monotonic time of the find; popped on metadata
@@ -136,10 +141,11 @@ def alert_loop(i, ses, stop):
     while not stop.is_set():
         if ses.wait_for_alert(200) is None:
             continue
-        alerts = ses.pop_alerts()
-        now = time.monotonic()
-        for a in alerts:
-            handle_alert(i, a, now)
+        with lt_lock:
+            alerts = ses.pop_alerts()
+            now = time.monotonic()
+            for a in alerts:
+                handle_alert(i, a, now)
 
 
 def ticker(stop, cleanup):
@@ -147,11 +153,12 @@ def ticker(stop, cleanup):
     while not stop.wait(1.0):
         with state_lock:
             hs = list(announce)
-        for ses, h, ih in hs:
-            if h.is_valid():
-                h.force_dht_announce()
-            if ih is not None:
-                ses.dht_get_peers(ih)
+        with lt_lock:
+            for ses, h, ih in hs:
+                if h.is_valid():
+                    h.force_dht_announce()
+                if ih is not None:
+                    ses.dht_get_peers(ih)
         if os.getppid() != ppid:  # parent died: we were reparented
             log("parent died")
             cleanup()
@@ -298,36 +305,45 @@ def main():
             continue
         try:
             c = json.loads(line)
-            cmd = c.get("cmd") if isinstance(c, dict) else None
-            if cmd == "quit":
+            with lt_lock:
+                handled = dispatch(swarm, c, started)
+            if handled == "quit":
                 break
-            elif cmd == "add_node":
-                host, _, port = str(c["addr"]).rpartition(":")
-                addr = (host.strip("[]"), int(port))
-                extra_nodes.append(addr)
-                for ses in swarm.sessions:
-                    ses.add_dht_node(addr)
-                emit({"event": "ok", "cmd": "add_node"})
-            elif cmd == "seed":
-                swarm.seed(swarm.session(c), float(c.get("size_mib", 1)), int(c.get("piece_kib", 16)))
-            elif cmd == "find":
-                swarm.find(swarm.session(c), c["info_hash"], started)
-            elif cmd == "remove":
-                swarm.remove(swarm.session(c), c["info_hash"])
-            elif cmd == "fresh_session":
-                swarm.fresh_session(str(c["ip"]))
-            elif cmd == "stats":
-                emit({"event": "stats", "sessions": [
-                    {"ip": ip, "port": p, "dht_nodes": s.status().dht_nodes}
-                    for ip, p, s in zip(swarm.ips, swarm.ports, swarm.sessions)]})
-            else:
-                raise ValueError("unknown command: %r" % (cmd,))
         except Exception as e:
             emit({"event": "error", "message": "%s: %s" % (type(e).__name__, e)})
     swarm.stop.set()
     cleanup()
     sys.stdout.flush()
     os._exit(0)  # skip the slow session destructors
+
+
+def dispatch(swarm, c, started):
+    """Runs one command (with lt_lock held); returns "quit" to stop."""
+    cmd = c.get("cmd") if isinstance(c, dict) else None
+    if cmd == "quit":
+        return "quit"
+    elif cmd == "add_node":
+        host, _, port = str(c["addr"]).rpartition(":")
+        addr = (host.strip("[]"), int(port))
+        extra_nodes.append(addr)
+        for ses in swarm.sessions:
+            ses.add_dht_node(addr)
+        emit({"event": "ok", "cmd": "add_node"})
+    elif cmd == "seed":
+        swarm.seed(swarm.session(c), float(c.get("size_mib", 1)), int(c.get("piece_kib", 16)))
+    elif cmd == "find":
+        swarm.find(swarm.session(c), c["info_hash"], started)
+    elif cmd == "remove":
+        swarm.remove(swarm.session(c), c["info_hash"])
+    elif cmd == "fresh_session":
+        swarm.fresh_session(str(c["ip"]))
+    elif cmd == "stats":
+        emit({"event": "stats", "sessions": [
+            {"ip": ip, "port": p, "dht_nodes": s.status().dht_nodes}
+            for ip, p, s in zip(swarm.ips, swarm.ports, swarm.sessions)]})
+    else:
+        raise ValueError("unknown command: %r" % (cmd,))
+    return None
 
 
 if __name__ == "__main__":
