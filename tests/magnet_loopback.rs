@@ -67,6 +67,16 @@ enum Lie {
     WrongBytes,
 }
 
+/// Every kind of liar, each tested against the fetcher.
+const LIES: [Lie; 6] = [
+    Lie::SizeZero,
+    Lie::SizeNegative,
+    Lie::SizeAboveCap,
+    Lie::WrongTotalSize,
+    Lie::OversizedPiece,
+    Lie::WrongBytes,
+];
+
 /// A peer that completes the handshakes and then lies as told.
 async fn hostile_peer(ip: std::net::IpAddr, lie: Lie, metadata: Arc<Vec<u8>>) -> SocketAddr {
     let listener = TcpListener::bind(SocketAddr::new(ip, 0)).await.unwrap();
@@ -159,15 +169,7 @@ async fn hostile_metadata_peers_are_dropped_and_an_honest_one_delivers() {
     let metadata = Arc::new(metainfo.raw_info().to_vec());
     let ip = loopback(3, 2, 1);
     let mut peers = Vec::new();
-    let lies = [
-        Lie::SizeZero,
-        Lie::SizeNegative,
-        Lie::SizeAboveCap,
-        Lie::WrongTotalSize,
-        Lie::OversizedPiece,
-        Lie::WrongBytes,
-    ];
-    for lie in lies {
+    for lie in LIES {
         peers.push(PeerAddress::Ip(
             hostile_peer(ip, lie, metadata.clone()).await,
         ));
@@ -199,15 +201,7 @@ async fn every_kind_of_liar_is_dropped_and_nothing_unverified_is_returned() {
     let metadata = Arc::new(metainfo.raw_info().to_vec());
     let ip = loopback(3, 3, 1);
     let mut magnet = Magnet::new(metainfo.info_hash());
-    let lies = [
-        Lie::SizeZero,
-        Lie::SizeNegative,
-        Lie::SizeAboveCap,
-        Lie::WrongTotalSize,
-        Lie::OversizedPiece,
-        Lie::WrongBytes,
-    ];
-    for lie in lies {
+    for lie in LIES {
         magnet.peers.push(PeerAddress::Ip(
             hostile_peer(ip, lie, metadata.clone()).await,
         ));
@@ -227,8 +221,8 @@ async fn every_kind_of_liar_is_dropped_and_nothing_unverified_is_returned() {
             peers_dropped,
             ..
         } => {
-            assert_eq!(peers_connected, lies.len());
-            assert_eq!(peers_dropped, lies.len(), "every liar dropped");
+            assert_eq!(peers_connected, LIES.len());
+            assert_eq!(peers_dropped, LIES.len(), "every liar dropped");
         }
         other => panic!("expected a timeout, got {other}"),
     }

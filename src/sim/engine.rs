@@ -536,21 +536,34 @@ impl Simulation {
     }
 
     fn random_live_node(&mut self) -> u32 {
-        loop {
-            let index = self.rng.random_range(0..self.nodes.len()) as u32;
-            if self.nodes[index as usize].node.is_some() {
-                return index;
-            }
-        }
+        let all: Vec<u32> = Vec::new();
+        self.random_live_among(&all)
     }
 
     fn random_live_client(&mut self) -> u32 {
-        loop {
-            let index = self.clients[self.rng.random_range(0..self.clients.len())];
+        let clients = std::mem::take(&mut self.clients);
+        let chosen = self.random_live_among(&clients);
+        self.clients = clients;
+        chosen
+    }
+
+    /// A random live node from `candidates` (every node when empty). Churn
+    /// can kill every candidate, so after a bounded number of draws it falls
+    /// back to any live node; churn always keeps some alive.
+    fn random_live_among(&mut self, candidates: &[u32]) -> u32 {
+        for _ in 0..1000 {
+            let index = if candidates.is_empty() {
+                self.rng.random_range(0..self.nodes.len()) as u32
+            } else {
+                candidates[self.rng.random_range(0..candidates.len())]
+            };
             if self.nodes[index as usize].node.is_some() {
                 return index;
             }
         }
+        (0..self.nodes.len() as u32)
+            .find(|&i| self.nodes[i as usize].node.is_some())
+            .unwrap_or(0)
     }
 
     fn next_churn_at(&mut self) -> Timestamp {
