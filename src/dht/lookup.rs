@@ -508,6 +508,29 @@ mod tests {
         }
     }
 
+    /// A lookup over `count` fresh nodes, for a random target from a random ID.
+    fn small_lookup(
+        seed: u64,
+        count: u32,
+        kind: LookupKind,
+        params: LookupParams,
+    ) -> (Vec<NodeContact>, Lookup) {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let nodes: Vec<NodeContact> = (0..count).map(|i| node(&mut rng, i)).collect();
+        let own = Id::random(&mut rng);
+        let target = Id::random(&mut rng);
+        let lookup = Lookup::new(
+            Timestamp::ZERO,
+            own,
+            target,
+            kind,
+            params,
+            nodes.clone(),
+            [],
+        );
+        (nodes, lookup)
+    }
+
     fn node(rng: &mut StdRng, i: u32) -> NodeContact {
         NodeContact {
             id: Id::random(rng),
@@ -610,19 +633,14 @@ mod tests {
 
     #[test]
     fn soft_timeout_frees_a_slot_and_hard_failure_ends_waiting() {
-        let mut rng = StdRng::seed_from_u64(9);
-        let nodes: Vec<NodeContact> = (0..5).map(|i| node(&mut rng, i)).collect();
-        let mut lookup = Lookup::new(
-            Timestamp::ZERO,
-            Id::random(&mut rng),
-            Id::random(&mut rng),
+        let (nodes, mut lookup) = small_lookup(
+            9,
+            5,
             LookupKind::FindNode,
             LookupParams {
                 parallelism: 1,
                 ..params()
             },
-            nodes.clone(),
-            [],
         );
         let t0 = Timestamp::ZERO;
         let first = lookup.poll_query(t0).unwrap();
@@ -684,19 +702,14 @@ mod tests {
 
     #[test]
     fn peers_are_reported_once_and_bounded() {
-        let mut rng = StdRng::seed_from_u64(5);
-        let nodes: Vec<NodeContact> = (0..2).map(|i| node(&mut rng, i)).collect();
-        let mut lookup = Lookup::new(
-            Timestamp::ZERO,
-            Id::random(&mut rng),
-            Id::random(&mut rng),
+        let (nodes, mut lookup) = small_lookup(
+            5,
+            2,
             LookupKind::GetPeers,
             LookupParams {
                 peers_max: 3,
                 ..params()
             },
-            nodes.clone(),
-            [],
         );
         let now = Timestamp::ZERO;
         let a = lookup.poll_query(now).unwrap();

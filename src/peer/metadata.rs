@@ -384,6 +384,22 @@ mod tests {
         (bytes, hash)
     }
 
+    /// Lets `peer` honestly deliver every piece it is asked for; the last result.
+    fn deliver_all(
+        assembler: &mut MetadataAssembler,
+        now: Timestamp,
+        peer: PeerKey,
+        bytes: &[u8],
+    ) -> Completion {
+        let mut result = Completion::Incomplete;
+        while let Some(piece) = assembler.next_request(now, peer) {
+            result = assembler
+                .on_piece(peer, piece, piece_of(bytes, piece))
+                .unwrap();
+        }
+        result
+    }
+
     fn piece_of(bytes: &[u8], piece: u32) -> Vec<u8> {
         let start = piece as usize * METADATA_PIECE_SIZE;
         bytes[start..(start + METADATA_PIECE_SIZE).min(bytes.len())].to_vec()
@@ -468,13 +484,10 @@ mod tests {
             Err(AssemblyError::Distrusted)
         );
         assembler.add_peer(7, bytes.len()).unwrap();
-        let mut result = Completion::Incomplete;
-        while let Some(piece) = assembler.next_request(now, 7) {
-            result = assembler
-                .on_piece(7, piece, piece_of(&bytes, piece))
-                .unwrap();
-        }
-        assert_eq!(result, Completion::Verified(bytes));
+        assert_eq!(
+            deliver_all(&mut assembler, now, 7, &bytes),
+            Completion::Verified(bytes)
+        );
     }
 
     #[test]
@@ -507,13 +520,10 @@ mod tests {
                 distrusted: vec![2]
             })
         );
-        let mut result = Completion::Incomplete;
-        while let Some(piece) = assembler.next_request(now, 1) {
-            result = assembler
-                .on_piece(1, piece, piece_of(&bytes, piece))
-                .unwrap();
-        }
-        assert_eq!(result, Completion::Verified(bytes));
+        assert_eq!(
+            deliver_all(&mut assembler, now, 1, &bytes),
+            Completion::Verified(bytes)
+        );
     }
 
     #[test]
@@ -590,13 +600,10 @@ mod tests {
             Some(bytes.len()),
             "restarted with the other claim"
         );
-        let mut result = Completion::Incomplete;
-        while let Some(piece) = assembler.next_request(now, 2) {
-            result = assembler
-                .on_piece(2, piece, piece_of(&bytes, piece))
-                .unwrap();
-        }
-        assert_eq!(result, Completion::Verified(bytes));
+        assert_eq!(
+            deliver_all(&mut assembler, now, 2, &bytes),
+            Completion::Verified(bytes)
+        );
     }
 
     #[test]
